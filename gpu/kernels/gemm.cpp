@@ -1,41 +1,342 @@
-// Placeholder scalar GEMM; replaced by the packed AVX-512 kernels.
+// GEMM driver: weight packing, ISA dispatch, blocking and the thread split.
+// The micro-kernels live in gemm_avx512.cpp, gemm_avx2.cpp and gemm_scalar.cpp.
+//
+// Blocking. x is cut into "slices" of at most mr_max rows (sizes balanced so
+// that no slice is tiny), slices are grouped into m-blocks whose packed x fits
+// comfortably in L2, and the work is the grid of (m-block, panel) units. Each
+// thread takes a contiguous range of units (weighted by rows), and for each
+// group of np panels runs every slice of the m-block against it, so a weight
+// panel is read from memory once per m-block and then reused from cache. For
+// decode (small m) there is a single m-block: the weights are read exactly
+// once and the threads split the panels. Nothing splits k, so every output
+// element is one in-order chain over k (see the contract in gemm.hpp).
 #include "gpu/kernels/gemm.hpp"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <new>
+
+#include "gpu/kernels/gemm_internal.hpp"
 
 namespace kairos::kernels {
 
-void packed_weight::free_deleter::operator()(float* p) const { std::free(p); }
+using detail::isa_kernels;
+using detail::ukr_args;
+using detail::ukr_fn;
 
-packed_weight packed_weight::pack(const float* w, int n, int k) {
-  packed_weight p;
-  p.n_ = n;
-  p.k_ = k;
-  p.bytes_ = static_cast<std::size_t>(n) * k * sizeof(float);
-  std::size_t alloc = (p.bytes_ + 63) / 64 * 64;
-  p.data_.reset(static_cast<float*>(std::aligned_alloc(64, alloc ? alloc : 64)));
-  std::memcpy(p.data_.get(), w, p.bytes_);
-  return p;
+namespace {
+
+constexpr int kNr = gemm_panel_width;
+// Target size of one m-block of packed x (kept in L2 next to the weight panel).
+constexpr std::size_t kABlockBytes = 256 * 1024;
+// Below this many multiply-adds per thread, fewer threads are used.
+constexpr long long kMinMacsPerThread = 1 << 16;
+
+std::atomic<int> g_override{0};
+
+bool cpu_has(gemm_path p) {
+  switch (p) {
+    case gemm_path::avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("fma");
+    case gemm_path::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default:
+      return true;
+  }
 }
 
-void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate) {
-  const int n = w.n(), k = w.k();
-  const float* W = w.data();
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int i = 0; i < m; ++i) {
-    for (int j = 0; j < n; ++j) {
-      const float* xr = x + static_cast<std::size_t>(i) * k;
-      const float* wr = W + static_cast<std::size_t>(j) * k;
-      float acc = 0.f;
-      for (int t = 0; t < k; ++t) acc += xr[t] * wr[t];
-      if (bias) acc += bias[j];
-      float* out = y + static_cast<std::size_t>(i) * n + j;
-      *out = accumulate ? *out + acc : acc;
+gemm_path best_path() {
+  static const gemm_path best = cpu_has(gemm_path::avx512) ? gemm_path::avx512
+                                : cpu_has(gemm_path::avx2) ? gemm_path::avx2
+                                                           : gemm_path::scalar;
+  return best;
+}
+
+gemm_path current_path() {
+  const int o = g_override.load(std::memory_order_relaxed);
+  return o ? static_cast<gemm_path>(o) : best_path();
+}
+
+const isa_kernels& kernels_for(gemm_path p) {
+  switch (p) {
+    case gemm_path::avx512:
+      return detail::avx512_kernels();
+    case gemm_path::avx2:
+      return detail::avx2_kernels();
+    default:
+      return detail::scalar_kernels();
+  }
+}
+
+// Scratch for packed x, one per calling thread; grows, never shrinks.
+struct scratch {
+  float* p = nullptr;
+  std::size_t cap = 0;  // floats
+  ~scratch() { std::free(p); }
+  float* get(std::size_t n) {
+    if (n > cap) {
+      std::free(p);
+      const std::size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      cap = p ? n : 0;
+    }
+    return p;
+  }
+};
+thread_local scratch tl_scratch;
+
+struct plan {
+  const float* x;
+  int m, n, k;
+  const float* w;
+  float* y;
+  const float* bias;
+  bool accumulate;
+  const isa_kernels* isa;
+  int panels;       // ceil(n / 32)
+  int slices;       // ceil(m / mr_max)
+  int base, extra;  // slice s has base + (s < extra) rows
+  int np;           // panels per group
+  int spb;          // slices per m-block
+  int blocks;       // m-blocks
+  bool packed;      // x packed per slice (k-major)
+  float* apack;
+
+  int slice_start(int s) const { return s * base + std::min(s, extra); }
+  int slice_rows(int s) const { return base + (s < extra ? 1 : 0); }
+  int block_first(int mb) const { return mb * spb; }
+  int block_end(int mb) const { return std::min(slices, (mb + 1) * spb); }
+  int block_rows(int mb) const { return slice_start(block_end(mb)) - slice_start(block_first(mb)); }
+  long long units() const { return static_cast<long long>(blocks) * panels; }
+};
+
+void pack_slice(const plan& pl, int s) {
+  const int r0 = pl.slice_start(s), mr = pl.slice_rows(s), k = pl.k;
+  float* dst = pl.apack + static_cast<std::ptrdiff_t>(r0) * k;
+  constexpr int kT = 64;  // columns per step: the written window stays in L1
+  for (int t0 = 0; t0 < k; t0 += kT) {
+    const int t1 = std::min(k, t0 + kT);
+    for (int i = 0; i < mr; ++i) {
+      const float* src = pl.x + static_cast<std::ptrdiff_t>(r0 + i) * k;
+      for (int t = t0; t < t1; ++t) dst[static_cast<std::ptrdiff_t>(t) * mr + i] = src[t];
     }
   }
 }
 
-const char* gemm_isa() { return "scalar"; }
+// First unit of thread t of nt: the units are weighted by the rows of their m-block.
+long long unit_start(const plan& pl, int t, int nt) {
+  if (t <= 0) return 0;
+  if (t >= nt) return pl.units();
+  const long long total = static_cast<long long>(pl.m) * pl.panels;
+  const long long target = total * t / nt;
+  long long cum = 0;
+  for (int mb = 0; mb < pl.blocks; ++mb) {
+    const long long rows = pl.block_rows(mb);
+    const long long c = rows * pl.panels;
+    if (cum + c > target) {
+      const long long p = (target - cum + rows / 2) / rows;
+      return static_cast<long long>(mb) * pl.panels + p;
+    }
+    cum += c;
+  }
+  return pl.units();
+}
+
+// Runs units [u0, u1). Next-group prefetch may look ahead up to pf_end.
+void run_units(const plan& pl, long long u0, long long u1, long long pf_end) {
+  const int P = pl.panels;
+  const std::ptrdiff_t bstride = static_cast<std::ptrdiff_t>(pl.k) * kNr;
+  ukr_args g{};
+  g.k = pl.k;
+  g.ldy = pl.n;
+  g.accumulate = pl.accumulate;
+  g.bstride = bstride;
+  g.lda = pl.k;
+  for (long long u = u0; u < u1;) {
+    const int mb = static_cast<int>(u / P);
+    const int p0 = static_cast<int>(u % P);
+    const int p1 = static_cast<int>(std::min<long long>(P, p0 + (u1 - u)));
+    const int s0 = pl.block_first(mb), s1 = pl.block_end(mb);
+    for (int p = p0; p < p1; p += pl.np) {
+      const int gnp = std::min(pl.np, p1 - p);
+      const int col0 = p * kNr;
+      g.b = pl.w + static_cast<std::ptrdiff_t>(p) * bstride;
+      g.ncols = pl.n - col0;
+      g.bias = pl.bias ? pl.bias + col0 : nullptr;
+      // Software prefetch: one slice streams its own panels ahead; with several
+      // slices the first one pulls the next group into L2 while computing.
+      const bool has_next = p + gnp < P && static_cast<long long>(mb) * P + p + gnp < pf_end;
+      const float* next = has_next ? g.b + gnp * bstride : nullptr;
+      for (int s = s0; s < s1; ++s) {
+        g.prefetch = s1 - s0 == 1 ? g.b : (s == s0 ? next : nullptr);
+        const int r0 = pl.slice_start(s), mr = pl.slice_rows(s);
+        const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(r0) * pl.k;
+        const bool packed = pl.packed || mr == 1;  // one row: x itself is the packed layout
+        g.a = (pl.packed ? pl.apack : pl.x) + off;
+        g.y = pl.y + static_cast<std::ptrdiff_t>(r0) * pl.n + col0;
+        const ukr_fn fn = pl.isa->get(mr, gnp, packed);
+        fn(g);
+      }
+    }
+    u = static_cast<long long>(mb) * P + p1;
+  }
+}
+
+// Each thread owns a contiguous range of units (the static split) and claims
+// chunks of it front to back; when its range is done it steals the remaining
+// chunks of the others. On a quiet machine this is the static split; when a
+// thread is descheduled (shared CPUs) the others finish its work. Who computes
+// a unit never changes its result.
+struct alignas(64) claim {
+  std::atomic<long long> next{0};
+  long long end = 0;
+};
+
+struct claims_scratch {
+  std::unique_ptr<claim[]> c;
+  int cap = 0;
+  claim* get(int n) {
+    if (n > cap) {
+      c.reset(new (std::nothrow) claim[n]);
+      cap = c ? n : 0;
+    }
+    return c.get();
+  }
+};
+thread_local claims_scratch tl_claims;
+
+void run_thread(const plan& pl, int t, int nt, claim* claims, long long chunk) {
+  if (pl.packed) {
+    for (int s = t; s < pl.slices; s += nt) pack_slice(pl, s);
+    if (nt > 1) {
+#pragma omp barrier
+    }
+  }
+  if (!claims) {
+    run_units(pl, unit_start(pl, t, nt), unit_start(pl, t + 1, nt), unit_start(pl, t + 1, nt));
+    return;
+  }
+  for (int v = 0; v < nt; ++v) {
+    claim& c = claims[(t + v) % nt];
+    for (;;) {
+      const long long u = c.next.fetch_add(chunk, std::memory_order_relaxed);
+      if (u >= c.end) break;
+      run_units(pl, u, std::min(u + chunk, c.end), c.end);
+    }
+  }
+}
+
+}  // namespace
+
+void packed_weight::free_deleter::operator()(float* p) const { std::free(p); }
+
+packed_weight packed_weight::pack(const float* w, int n, int k) {
+  packed_weight pw;
+  if (n < 0 || k < 0) return pw;
+  pw.n_ = n;
+  pw.k_ = k;
+  const int panels = (n + kNr - 1) / kNr;
+  const std::ptrdiff_t pstride = static_cast<std::ptrdiff_t>(k) * kNr;
+  pw.bytes_ = static_cast<std::size_t>(panels) * pstride * sizeof(float);
+  const std::size_t alloc = std::max<std::size_t>(64, (pw.bytes_ + 63) / 64 * 64);
+  pw.data_.reset(static_cast<float*>(std::aligned_alloc(64, alloc)));
+  if (!pw.data_) {
+    pw.n_ = pw.k_ = 0;
+    pw.bytes_ = 0;
+    return pw;
+  }
+  float* dst = pw.data_.get();
+#pragma omp parallel for schedule(static) if (pw.bytes_ > (1u << 20))
+  for (int p = 0; p < panels; ++p) {
+    float* d = dst + p * pstride;
+    for (int c = 0; c < kNr; ++c) {
+      const int j = p * kNr + c;
+      if (j < n) {
+        const float* src = w + static_cast<std::ptrdiff_t>(j) * k;
+        for (int t = 0; t < k; ++t) d[static_cast<std::ptrdiff_t>(t) * kNr + c] = src[t];
+      } else {
+        for (int t = 0; t < k; ++t) d[static_cast<std::ptrdiff_t>(t) * kNr + c] = 0.f;
+      }
+    }
+  }
+  return pw;
+}
+
+void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate) {
+  const int n = w.n(), k = w.k();
+  if (m <= 0 || n <= 0) return;
+  if (k > 0 && !w.data()) return;
+
+  plan pl{};
+  pl.x = x;
+  pl.m = m;
+  pl.n = n;
+  pl.k = k;
+  pl.w = w.data();
+  pl.y = y;
+  pl.bias = bias;
+  pl.accumulate = accumulate;
+  pl.isa = &kernels_for(current_path());
+  pl.panels = (n + kNr - 1) / kNr;
+  static const int dev_mr = getenv("KAIROS_MRMAX") ? atoi(getenv("KAIROS_MRMAX")) : 0;  // DEV
+  static const int dev_np = getenv("KAIROS_NP") ? atoi(getenv("KAIROS_NP")) : 0;  // DEV
+  static const long dev_ab = getenv("KAIROS_AB") ? atol(getenv("KAIROS_AB")) : 0;  // DEV
+  const int mr_max = dev_mr ? dev_mr : pl.isa->mr_max;
+  pl.slices = (m + mr_max - 1) / mr_max;
+  pl.base = m / pl.slices;
+  pl.extra = m % pl.slices;
+  const int mr_big = pl.base + (pl.extra ? 1 : 0);
+  pl.np = dev_np ? dev_np : pl.isa->np_for(mr_big);
+  const std::size_t slice_bytes = static_cast<std::size_t>(mr_big) * std::max(k, 1) * sizeof(float);
+  pl.spb = static_cast<int>(std::max<std::size_t>(1, (dev_ab ? dev_ab : kABlockBytes) / slice_bytes));
+  pl.blocks = (pl.slices + pl.spb - 1) / pl.spb;
+  static const int dev_nopack = getenv("KAIROS_NOPACK") ? atoi(getenv("KAIROS_NOPACK")) : 0;  // DEV
+  // x is read in place (row stride k) except where k puts the rows of a slice
+  // on the same few L1 sets (multiples of 1024) or is large, for big m.
+  pl.packed = m > 16 && k > 0 && (k % 1024 == 0 || k > 2048) && !dev_nopack;
+  if (pl.packed) {
+    pl.apack = tl_scratch.get(static_cast<std::size_t>(m) * k);
+    if (!pl.apack) pl.packed = false;  // out of memory: run on x in place
+  }
+
+  const long long macs = static_cast<long long>(m) * n * std::max(k, 1);
+  long long nt = std::min<long long>(omp_get_max_threads(), pl.units());
+  nt = std::min<long long>(nt, std::max<long long>(1, macs / kMinMacsPerThread));
+  if (nt <= 1) {
+    run_thread(pl, 0, 1, nullptr, 0);
+    return;
+  }
+  // Claims: a chunk is a whole number of panel groups, about 1/16 of a thread's share.
+  const long long chunk = pl.np * std::max<long long>(1, pl.units() / (pl.np * nt * 16));
+  claim* claims = tl_claims.get(static_cast<int>(nt));
+  const int nti = static_cast<int>(nt);
+  if (claims)
+    for (int t = 0; t < nti; ++t) {
+      claims[t].next.store(unit_start(pl, t, nti), std::memory_order_relaxed);
+      claims[t].end = unit_start(pl, t + 1, nti);
+    }
+#pragma omp parallel num_threads(nti)
+  {
+    // Fewer threads than asked for (a thread limit): plain static split.
+    const int T = omp_get_num_threads();
+    run_thread(pl, omp_get_thread_num(), T, T == nti ? claims : nullptr, chunk);
+  }
+}
+
+const char* gemm_isa() { return kernels_for(current_path()).name; }
+
+bool gemm_path_supported(gemm_path path) { return cpu_has(path); }
+
+bool set_gemm_isa_override(gemm_path path) {
+  if (!cpu_has(path)) return false;
+  g_override.store(static_cast<int>(path), std::memory_order_relaxed);
+  return true;
+}
 
 }  // namespace kairos::kernels

@@ -2,22 +2,38 @@
 // Dense matmul against a weight matrix that is packed once at load time.
 // The engine's hot path: every Linear layer of prefill and decode goes here.
 // Knows nothing of the model: raw pointers and sizes only.
+//
+// Determinism contract: for a given ISA path, y[i, j] depends only on x row i,
+// W row j, bias[j] and the old y[i, j]. It is computed as
+//   acc = 0; for t in 0..k-1: acc = fma(x[i,t], W[j,t], acc)   (one chain, in order)
+//   r = acc (+ bias[j]);  y[i,j] = r  or  y[i,j] + r  (accumulate)
+// whatever m is, however rows and columns are blocked and however the work is
+// split among threads. So row i of a batched call is bitwise equal to a call
+// with that row alone. (The scalar fallback uses a separate multiply and add
+// instead of fma; it is equally order-stable.) The AVX-512 and AVX2 paths give
+// bitwise-identical results to each other.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
 namespace kairos::kernels {
 
+// Output columns per packed panel: the weights are stored as ceil(n/32) panels,
+// each k-major ([k][32] floats, contiguous), the last one zero-padded.
+inline constexpr int gemm_panel_width = 32;
+
 // W [n, k] row-major (n outputs, k inputs: the layout of a Hugging Face
 // Linear weight), repacked for the micro-kernel. Move-only, owns its memory.
 class packed_weight {
  public:
   packed_weight() = default;
-  // w: [n, k] F32. Copies; w may be freed afterwards.
+  // w: [n, k] F32. Copies; w may be freed afterwards. Uses the caller's OpenMP threads.
   static packed_weight pack(const float* w, int n, int k);
 
   int n() const { return n_; }
   int k() const { return k_; }
+  // Bytes of packed data (ceil(n/32)*32*k floats, including the zero padding):
+  // what one gemm call streams from memory.
   std::size_t bytes() const { return bytes_; }
   const float* data() const { return data_.get(); }
 
@@ -32,12 +48,25 @@ class packed_weight {
 };
 
 // y[m, n] = x[m, k] · Wᵀ (+ bias[n] if bias) (+ y if accumulate).
-// x rows are contiguous with stride k; y rows with stride n.
+// x rows are contiguous with stride k; y rows with stride n. x and y must not overlap.
 // Uses the OpenMP threads of the caller's setting (omp_set_num_threads).
-void gemm(const float* x, int m, const packed_weight& w, float* y,
-          const float* bias = nullptr, bool accumulate = false);
+// No heap allocation in the steady state (a per-calling-thread scratch for
+// packing x grows to the largest m*k seen).
+void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias = nullptr,
+          bool accumulate = false);
 
-// Which instruction set the kernels dispatched to on this CPU ("avx512", "avx2", "scalar").
+// Which instruction set the kernels dispatch to ("avx512", "avx2", "scalar"),
+// taking a forced override into account.
 const char* gemm_isa();
+
+// Instruction-set paths, for tests and benchmarks.
+enum class gemm_path : int { automatic = 0, avx512 = 1, avx2 = 2, scalar = 3 };
+
+// Forces a path for all later gemm calls (process-wide; automatic = best the
+// CPU supports). Returns false, and changes nothing, if the CPU lacks it.
+bool set_gemm_isa_override(gemm_path path);
+
+// Whether this CPU can run a path (automatic and scalar: always).
+bool gemm_path_supported(gemm_path path);
 
 }  // namespace kairos::kernels

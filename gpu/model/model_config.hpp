@@ -6,6 +6,7 @@
 
 #include "gpu/base/result.hpp"
 #include "gpu/model/dtype.hpp"
+#include "gpu/model/tensor_store.hpp"
 
 namespace kairos {
 
@@ -50,5 +51,13 @@ std::string to_hf_config_json(const model_config& cfg);
 // Named shapes for `kairos mkmodel`: "tiny", "smollm2-135m", "llama3-8b".
 result<model_config> named_shape(const std::string& name);
 std::vector<std::string> named_shapes();
+
+// Every tensor this shape requires, with Hugging Face names and shapes and
+// type cfg.weight_dtype, in checkpoint order: embeddings, layer by layer, final
+// norm, then lm_head unless tied. q/k/v biases are included when qkv_bias.
+std::vector<tensor_spec> expected_tensors(const model_config& cfg);
+
+// True for RMSNorm weights (initialised to 1, not random).
+bool is_norm_weight(const std::string& tensor_name);
 
 }  // namespace kairos

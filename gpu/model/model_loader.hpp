@@ -23,5 +23,8 @@ result<loaded_model> load_gguf(const std::string& file);
 
 // Checks every tensor the config requires: present, right shape, supported dtype.
 status check_tensors(const model_config& cfg, const tensor_store& tensors);
+// The same, naming `source` (the file or index the tensors were read from)
+// when a tensor is missing; a present tensor is named with its own file.
+status check_tensors(const model_config& cfg, const tensor_store& tensors, const std::string& source);
 
 }  // namespace kairos

@@ -1,0 +1,349 @@
+#include "gpu/engine/cpu_engine.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "gpu/engine/rope_table.hpp"
+#include "gpu/engine/vector_ops.hpp"
+#include "gpu/kernels/gemm.hpp"
+#include "gpu/model/model_loader.hpp"
+
+namespace kairos {
+
+namespace {
+
+using kernels::packed_weight;
+
+// A tensor as F32, converted once when it is stored in another dtype.
+std::vector<float> to_f32(const raw_tensor& t) {
+  std::vector<float> out(static_cast<std::size_t>(t.numel()));
+  convert_to_f32(t.type, t.data, out.data(), t.numel());
+  return out;
+}
+
+struct layer_weights {
+  std::vector<float> attn_norm;  // [hidden]
+  packed_weight qkv;             // [(n_heads + 2 n_kv_heads) head_dim, hidden]
+  std::vector<float> qkv_bias;   // [(n_heads + 2 n_kv_heads) head_dim] or empty
+  packed_weight o;               // [hidden, n_heads head_dim]
+  std::vector<float> mlp_norm;   // [hidden]
+  packed_weight gate_up;         // [2 ffn, hidden]: gate rows, then up rows
+  packed_weight down;            // [hidden, ffn]
+};
+
+// Per-token facts of the current batch.
+struct token_slot {
+  int seq_index;  // index into the batch
+  int pos;        // position in its sequence
+  int block;      // KV block that holds it
+  int slot;       // its row in that block
+};
+
+}  // namespace
+
+struct cpu_engine::impl {
+  model_config cfg;
+  engine_options opts;
+  std::vector<float> embed;  // [vocab, hidden]
+  std::vector<layer_weights> layers;
+  std::vector<float> final_norm;  // [hidden]
+  packed_weight lm_head;          // [vocab, hidden]
+  rope_table rope;
+  kv_block_table table;
+  kv_pool pool;
+  std::size_t weight_bytes = 0;
+
+  // Scratch, sized once for max_batch_tokens (T) and max_logit_rows (R).
+  int q_dim = 0, kv_dim = 0, qkv_dim = 0;
+  std::vector<float> x;       // [T, hidden] residual stream
+  std::vector<float> h;       // [T, hidden] normed
+  std::vector<float> qkv;     // [T, qkv_dim]
+  std::vector<float> attn;    // [T, q_dim]
+  std::vector<float> gu;      // [T, 2 ffn]
+  std::vector<float> act;     // [T, ffn]
+  std::vector<float> hl;      // [R, hidden] normed rows that want logits
+  std::vector<float> logits;  // [R, vocab]
+  std::vector<float> scores;  // [n_threads, kv capacity]
+  std::vector<token_slot> tokens;
+  std::vector<int> logit_token;  // token index of each logits row
+  std::vector<kv_append> appends;
+  kv_plan plan;
+
+  impl(const model_config& c, const engine_options& o, int n_kv_blocks)
+      : cfg(c),
+        opts(o),
+        table(n_kv_blocks, o.block_size),
+        pool(kv_pool_shape{c.n_layers, c.n_kv_heads, c.head_dim, n_kv_blocks, o.block_size}) {}
+
+  void attention(int layer, std::span<const batch_sequence> batch, int n_tok);
+  forward_result run(std::span<const batch_sequence> batch);
+};
+
+cpu_engine::cpu_engine(std::unique_ptr<impl> p) : p_(std::move(p)) {}
+cpu_engine::~cpu_engine() = default;
+const model_config& cpu_engine::config() const { return p_->cfg; }
+const engine_options& cpu_engine::options() const { return p_->opts; }
+const kv_block_table& cpu_engine::kv_table() const { return p_->table; }
+kv_pool& cpu_engine::kv_storage() { return p_->pool; }
+std::size_t cpu_engine::weight_bytes_per_token() const { return p_->weight_bytes; }
+void cpu_engine::free_sequence(seq_id s) { (void)p_->table.free_sequence(s); }
+
+result<std::unique_ptr<cpu_engine>> cpu_engine::load(const std::string& path, const engine_options& opts) {
+  auto m = load_model(path);
+  if (!m) return m.err();
+  return create(m->config, m->tensors, opts);
+}
+
+result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, const tensor_store& ts,
+                                                        const engine_options& opts) {
+  if (auto s = cfg.validate(); !s) return s.err();
+  if (auto s = check_tensors(cfg, ts); !s) return s.err();
+  if (opts.block_size < 1 || opts.block_size > 64) return make_error("engine: block_size must be in [1, 64]");
+  if (cfg.head_dim % 2 != 0) return make_error("engine: head_dim must be even for RoPE");
+  if (opts.n_threads < 1 || opts.max_batch_tokens < 1 || opts.max_logit_rows < 1)
+    return make_error("engine: n_threads, max_batch_tokens and max_logit_rows must be positive");
+  const int kv_tokens = opts.kv_tokens > 0 ? opts.kv_tokens : cfg.max_position;
+  const int n_blocks = (kv_tokens + opts.block_size - 1) / opts.block_size;
+
+  auto p = std::make_unique<impl>(cfg, opts, n_blocks);
+  if (p->pool.bytes() > 0 && !p->pool.k_block(0, 0))
+    return make_error("engine: cannot allocate the KV cache (" + std::to_string(p->pool.bytes() >> 20) + " MiB)");
+  const int H = cfg.n_heads, KV = cfg.n_kv_heads, D = cfg.head_dim, E = cfg.hidden_size, F = cfg.ffn_size;
+  p->q_dim = H * D;
+  p->kv_dim = KV * D;
+  p->qkv_dim = p->q_dim + 2 * p->kv_dim;
+
+  auto get = [&](const std::string& name) { return to_f32(*ts.find(name)); };
+  p->embed = get("model.embed_tokens.weight");
+  p->final_norm = get("model.norm.weight");
+  std::size_t floats = 0;
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    const std::string pre = "model.layers." + std::to_string(l) + ".";
+    layer_weights lw;
+    lw.attn_norm = get(pre + "input_layernorm.weight");
+    lw.mlp_norm = get(pre + "post_attention_layernorm.weight");
+    {
+      std::vector<float> w;  // [qkv_dim, hidden]
+      w.reserve(static_cast<std::size_t>(p->qkv_dim) * E);
+      for (const char* n : {"q_proj", "k_proj", "v_proj"}) {
+        auto t = get(pre + "self_attn." + n + ".weight");
+        w.insert(w.end(), t.begin(), t.end());
+        if (cfg.qkv_bias) {
+          auto b = get(pre + "self_attn." + n + ".bias");
+          lw.qkv_bias.insert(lw.qkv_bias.end(), b.begin(), b.end());
+        }
+      }
+      lw.qkv = packed_weight::pack(w.data(), p->qkv_dim, E);
+    }
+    lw.o = packed_weight::pack(get(pre + "self_attn.o_proj.weight").data(), E, p->q_dim);
+    {
+      auto g = get(pre + "mlp.gate_proj.weight");
+      auto u = get(pre + "mlp.up_proj.weight");
+      g.insert(g.end(), u.begin(), u.end());
+      lw.gate_up = packed_weight::pack(g.data(), 2 * F, E);
+    }
+    lw.down = packed_weight::pack(get(pre + "mlp.down_proj.weight").data(), E, F);
+    floats += static_cast<std::size_t>(p->qkv_dim) * E + static_cast<std::size_t>(E) * p->q_dim +
+              3ull * F * E;
+    p->layers.push_back(std::move(lw));
+  }
+  if (cfg.tie_embeddings) {
+    p->lm_head = packed_weight::pack(p->embed.data(), cfg.vocab_size, E);
+  } else {
+    p->lm_head = packed_weight::pack(get("lm_head.weight").data(), cfg.vocab_size, E);
+  }
+  floats += static_cast<std::size_t>(cfg.vocab_size) * E;
+  p->weight_bytes = floats * sizeof(float);
+
+  p->rope = rope_table(cfg, std::min(n_blocks * opts.block_size, std::max(cfg.max_position, 1)));
+
+  const std::size_t T = static_cast<std::size_t>(opts.max_batch_tokens);
+  const std::size_t R = static_cast<std::size_t>(opts.max_logit_rows);
+  p->x.resize(T * E);
+  p->h.resize(T * E);
+  p->qkv.resize(T * p->qkv_dim);
+  p->attn.resize(T * p->q_dim);
+  p->gu.resize(T * 2 * F);
+  p->act.resize(T * F);
+  p->hl.resize(R * E);
+  p->logits.resize(R * cfg.vocab_size);
+  p->scores.resize(static_cast<std::size_t>(opts.n_threads) * (n_blocks * opts.block_size + 64));
+  p->tokens.reserve(T);
+  p->logit_token.reserve(R);
+  return std::unique_ptr<cpu_engine>(new cpu_engine(std::move(p)));
+}
+
+forward_result cpu_engine::forward(std::span<const batch_sequence> batch) { return p_->run(batch); }
+
+forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
+  forward_result out;
+  out.vocab = cfg.vocab_size;
+  // OpenMP's thread count is per calling thread: set it for whoever calls.
+  omp_set_num_threads(opts.n_threads);
+  auto fail = [&](forward_status s, std::string msg) {
+    out.status = s;
+    out.message = std::move(msg);
+    return out;
+  };
+
+  // -- validate the whole batch before touching any state --
+  int n_tok = 0, n_rows = 0;
+  for (auto& b : batch) {
+    if (b.tokens.empty()) return fail(forward_status::invalid_batch, "sequence " + std::to_string(b.seq) + " has no tokens");
+    for (auto t : b.tokens)
+      if (t < 0 || t >= cfg.vocab_size)
+        return fail(forward_status::invalid_batch, "sequence " + std::to_string(b.seq) + ": token id " +
+                                                       std::to_string(t) + " outside the vocabulary [0, " +
+                                                       std::to_string(cfg.vocab_size) + ")");
+    const int end = table.n_tokens(b.seq) + static_cast<int>(b.tokens.size());
+    if (end > rope.n_positions())
+      return fail(forward_status::invalid_batch, "sequence " + std::to_string(b.seq) + " would reach " +
+                                                     std::to_string(end) + " tokens, more than the " +
+                                                     std::to_string(rope.n_positions()) + " this engine holds");
+    n_tok += static_cast<int>(b.tokens.size());
+    n_rows += b.want_logits ? 1 : 0;
+  }
+  if (n_tok > opts.max_batch_tokens)
+    return fail(forward_status::invalid_batch, "batch has " + std::to_string(n_tok) + " tokens, more than max_batch_tokens " +
+                                                   std::to_string(opts.max_batch_tokens));
+  if (n_rows > opts.max_logit_rows)
+    return fail(forward_status::invalid_batch, "batch asks for " + std::to_string(n_rows) +
+                                                   " logit rows, more than max_logit_rows " +
+                                                   std::to_string(opts.max_logit_rows));
+
+  // -- reserve KV: prepared, then applied; a failure changes nothing --
+  appends.clear();
+  for (auto& b : batch) appends.push_back({b.seq, static_cast<int>(b.tokens.size())});
+  if (auto s = table.prepare(appends, plan); s != kv_status::ok) {
+    if (s == kv_status::out_of_blocks)
+      return fail(forward_status::kv_exhausted, "KV cache exhausted: batch needs " + std::to_string(n_tok) +
+                                                    " more tokens of KV, " + std::to_string(table.n_free()) +
+                                                    " free blocks of " + std::to_string(table.block_size()));
+    return fail(forward_status::invalid_batch, std::string("KV reservation failed: ") + kv_status_name(s));
+  }
+  table.apply(plan);
+
+  const int E = cfg.hidden_size, F = cfg.ffn_size, D = cfg.head_dim;
+  const int bs = opts.block_size;
+  tokens.clear();
+  logit_token.clear();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const int n = static_cast<int>(batch[i].tokens.size());
+    const int start = table.n_tokens(batch[i].seq) - n;
+    auto blocks = table.blocks(batch[i].seq);
+    for (int j = 0; j < n; ++j) {
+      const int pos = start + j;
+      tokens.push_back({static_cast<int>(i), pos, blocks[pos / bs], pos % bs});
+    }
+    if (batch[i].want_logits) logit_token.push_back(static_cast<int>(tokens.size()) - 1);
+  }
+
+  // -- embeddings --
+  {
+    int t = 0;
+    for (auto& b : batch)
+      for (auto id : b.tokens) {
+        std::memcpy(&x[static_cast<std::size_t>(t) * E], &embed[static_cast<std::size_t>(id) * E], sizeof(float) * E);
+        ++t;
+      }
+  }
+
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    const auto& lw = layers[l];
+    // attention block
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n_tok; ++t)
+      ops::rms_norm(&x[static_cast<std::size_t>(t) * E], lw.attn_norm.data(), &h[static_cast<std::size_t>(t) * E], E,
+                    cfg.rms_eps);
+    kernels::gemm(h.data(), n_tok, lw.qkv, qkv.data(), lw.qkv_bias.empty() ? nullptr : lw.qkv_bias.data());
+    // RoPE on q and k, then K and V into the cache.
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n_tok; ++t) {
+      float* row = &qkv[static_cast<std::size_t>(t) * qkv_dim];
+      const auto& tk = tokens[t];
+      const float* c = rope.cos_at(tk.pos);
+      const float* s = rope.sin_at(tk.pos);
+      for (int hh = 0; hh < cfg.n_heads; ++hh) ops::rope_rotate(row + hh * D, c, s, D);
+      float* k = row + q_dim;
+      const float* v = row + q_dim + kv_dim;
+      float* kb = pool.k_block(l, tk.block);  // [n_kv_heads, head_dim, block_size]
+      float* vb = pool.v_block(l, tk.block);  // [n_kv_heads, block_size, head_dim]
+      for (int g = 0; g < cfg.n_kv_heads; ++g) {
+        ops::rope_rotate(k + g * D, c, s, D);
+        for (int d = 0; d < D; ++d) kb[(static_cast<std::size_t>(g) * D + d) * bs + tk.slot] = k[g * D + d];
+        std::memcpy(vb + (static_cast<std::size_t>(g) * bs + tk.slot) * D, v + g * D, sizeof(float) * D);
+      }
+    }
+    attention(l, batch, n_tok);
+    kernels::gemm(attn.data(), n_tok, lw.o, x.data(), nullptr, /*accumulate=*/true);
+    // MLP block
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n_tok; ++t)
+      ops::rms_norm(&x[static_cast<std::size_t>(t) * E], lw.mlp_norm.data(), &h[static_cast<std::size_t>(t) * E], E,
+                    cfg.rms_eps);
+    kernels::gemm(h.data(), n_tok, lw.gate_up, gu.data());
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n_tok; ++t) {
+      const float* g = &gu[static_cast<std::size_t>(t) * 2 * F];
+      ops::silu_mul(g, g + F, &act[static_cast<std::size_t>(t) * F], F);
+    }
+    kernels::gemm(act.data(), n_tok, lw.down, x.data(), nullptr, /*accumulate=*/true);
+  }
+
+  // -- final norm and LM head, only on the rows that want logits --
+  const int R = static_cast<int>(logit_token.size());
+  for (int r = 0; r < R; ++r)
+    ops::rms_norm(&x[static_cast<std::size_t>(logit_token[r]) * E], final_norm.data(),
+                  &hl[static_cast<std::size_t>(r) * E], E, cfg.rms_eps);
+  if (R > 0) kernels::gemm(hl.data(), R, lm_head, logits.data());
+  out.logits_rows = std::span<const float>(logits.data(), static_cast<std::size_t>(R) * cfg.vocab_size);
+  return out;
+}
+
+void cpu_engine::impl::attention(int layer, std::span<const batch_sequence> batch, int n_tok) {
+  const int H = cfg.n_heads, D = cfg.head_dim, bs = opts.block_size;
+  const int group = cfg.n_heads / cfg.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const std::size_t per_thread = scores.size() / static_cast<std::size_t>(opts.n_threads);
+  // Every (token, head) pair is independent, and its arithmetic does not
+  // depend on the batch around it: batched equals one-at-a-time, bit for bit.
+#pragma omp parallel for collapse(2) schedule(dynamic, 4)
+  for (int t = 0; t < n_tok; ++t) {
+    for (int hh = 0; hh < H; ++hh) {
+      const int tid = omp_get_thread_num() % opts.n_threads;
+      float* sc = &scores[static_cast<std::size_t>(tid) * per_thread];
+      const auto& tk = tokens[t];
+      const auto blocks = table.blocks(batch[tk.seq_index].seq);
+      const int n_ctx = tk.pos + 1;
+      const int n_blk = (n_ctx + bs - 1) / bs;
+      const int g = hh / group;
+      const float* q = &qkv[static_cast<std::size_t>(t) * qkv_dim + hh * D];
+      for (int b = 0; b < n_blk; ++b) {
+        const int n_valid = std::min(bs, n_ctx - b * bs);
+        const float* kb = pool.k_block(layer, blocks[b]) + static_cast<std::size_t>(g) * D * bs;
+        ops::block_scores(q, kb, sc + b * bs, D, bs, n_valid, scale);
+      }
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int j = 0; j < n_ctx; ++j) mx = std::max(mx, sc[j]);
+      for (int j = 0; j < n_ctx; ++j) sc[j] -= mx;
+      ops::exp_inplace(sc, n_ctx);
+      float sum = 0.f;
+      for (int j = 0; j < n_ctx; ++j) sum += sc[j];
+      const float inv = 1.0f / sum;
+      for (int j = 0; j < n_ctx; ++j) sc[j] *= inv;
+      float* o = &attn[static_cast<std::size_t>(t) * q_dim + hh * D];
+      std::fill(o, o + D, 0.f);
+      for (int b = 0; b < n_blk; ++b) {
+        const int n_valid = std::min(bs, n_ctx - b * bs);
+        const float* vb = pool.v_block(layer, blocks[b]) + static_cast<std::size_t>(g) * bs * D;
+        ops::block_weighted_sum(sc + b * bs, vb, o, D, n_valid);
+      }
+    }
+  }
+}
+
+}  // namespace kairos

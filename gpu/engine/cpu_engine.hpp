@@ -1,0 +1,83 @@
+#pragma once
+// The CPU transformer engine: one forward() runs a mixed, ragged batch of
+// prefill and decode sequences over a paged KV cache, computing in F32.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gpu/base/result.hpp"
+#include "gpu/kv/kv_block_table.hpp"
+#include "gpu/kv/kv_pool.hpp"
+#include "gpu/model/model_config.hpp"
+#include "gpu/model/tensor_store.hpp"
+
+namespace kairos {
+
+struct engine_options {
+  int n_threads = 2;
+  int block_size = 16;
+  // KV capacity in tokens (rounded up to whole blocks); 0 = max_position.
+  int kv_tokens = 0;
+  // Largest number of tokens one forward() may carry; sizes the scratch
+  // buffers, allocated once, so steady-state forwards allocate nothing.
+  int max_batch_tokens = 2048;
+  // Largest number of sequences asking for logits in one forward().
+  int max_logit_rows = 256;
+};
+
+// One sequence's part of a batch: its new tokens, appended after what the
+// KV cache already holds for it (a prefill when it holds nothing, a decode
+// step when tokens has one id, a chunk of a longer prompt otherwise).
+struct batch_sequence {
+  seq_id seq = 0;
+  std::span<const std::int32_t> tokens;
+  bool want_logits = true;  // logits of the last new token
+};
+
+enum class forward_status { ok, kv_exhausted, invalid_batch };
+
+struct forward_result {
+  forward_status status = forward_status::ok;
+  std::string message;  // why, when not ok
+  // Logits of the sequences that asked for them, in batch order: row i is
+  // logits(i). Valid until the next forward().
+  std::span<const float> logits_rows;  // [n_rows, vocab]
+  int vocab = 0;
+  std::span<const float> logits(int i) const {
+    return logits_rows.subspan(static_cast<std::size_t>(i) * vocab, static_cast<std::size_t>(vocab));
+  }
+};
+
+class cpu_engine {
+ public:
+  // Packs the weights (any stored dtype) for the kernels. The store may be
+  // dropped afterwards.
+  static result<std::unique_ptr<cpu_engine>> create(const model_config& cfg, const tensor_store& tensors,
+                                                    const engine_options& opts = {});
+  // Loads a Hugging Face directory or a GGUF file, then create().
+  static result<std::unique_ptr<cpu_engine>> load(const std::string& path, const engine_options& opts = {});
+  ~cpu_engine();
+
+  const model_config& config() const;
+  const engine_options& options() const;
+
+  // Runs the batch. On kv_exhausted or invalid_batch nothing has changed.
+  forward_result forward(std::span<const batch_sequence> batch);
+
+  // Forgets a sequence and returns its KV blocks.
+  void free_sequence(seq_id s);
+  const kv_block_table& kv_table() const;
+  kv_pool& kv_storage();
+  // Bytes of packed weights the engine reads for one decode step of one
+  // sequence (every Linear and the LM head): the decode bandwidth yardstick.
+  std::size_t weight_bytes_per_token() const;
+
+ private:
+  struct impl;
+  explicit cpu_engine(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> p_;
+};
+
+}  // namespace kairos

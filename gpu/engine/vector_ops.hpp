@@ -1,0 +1,31 @@
+#pragma once
+// Element-wise and attention inner loops of the CPU engine. Written as plain
+// loops the compiler vectorises; each is compiled for AVX-512, AVX2 and
+// baseline x86-64 and picked at load time (GCC target_clones), so binaries
+// stay portable.
+#include <cstdint>
+
+namespace kairos::ops {
+
+// y[i] = x[i] * w[i] / sqrt(mean(x^2) + eps), over n.
+void rms_norm(const float* x, const float* w, float* y, int n, float eps);
+
+// Rotates one head's vector in place, HF "rotate_half" layout: pairs
+// (i, i + d/2) turn by pos * inv_freq[i]. cos/sin: [d/2] for this position.
+void rope_rotate(float* v, const float* cos_t, const float* sin_t, int d);
+
+// out[i] = silu(gate[i]) * up[i], over n.
+void silu_mul(const float* gate, const float* up, float* out, int n);
+
+// exp(x) for x <= 0 with relative error below 2e-7 (softmax arguments).
+void exp_inplace(float* x, int n);
+
+// Attention of one query head against one KV block.
+// k_block: [head_dim, block_size] for this KV head (keys transposed);
+// scores[j] = scale * q · k_j for j < n_valid.
+void block_scores(const float* q, const float* k_block, float* scores, int head_dim, int block_size, int n_valid,
+                  float scale);
+// out[d] += sum_j w[j] * v_block[j, d], j < n_valid. v_block: [block_size, head_dim].
+void block_weighted_sum(const float* w, const float* v_block, float* out, int head_dim, int n_valid);
+
+}  // namespace kairos::ops

@@ -1,0 +1,96 @@
+// AVX2+FMA micro-kernels: MR rows x (NV*8 columns), walking the 32 columns of
+// one packed panel in chunks; one in-order fma chain per output element, so
+// the results equal the AVX-512 path bit for bit.
+#include <immintrin.h>
+
+#include <array>
+#include <utility>
+
+#include "gpu/kernels/gemm_internal.hpp"
+
+#define KAIROS_AVX2 __attribute__((target("avx2,fma")))
+
+namespace kairos::kernels::detail {
+namespace {
+
+constexpr int kMrMax = 6;
+
+template <int MR, int NV, bool PACKED>
+KAIROS_AVX2 void ukr(const ukr_args& g) {
+  constexpr int W = NV * 8;
+  const float* a = g.a;
+  const std::ptrdiff_t lda = g.lda;
+  const int k = g.k;
+  for (int c0 = 0; c0 < 32 && c0 < g.ncols; c0 += W) {
+    __m256 c[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) c[i][j] = _mm256_setzero_ps();
+    const float* b = g.b + c0;
+    for (int t = 0; t < k; ++t) {
+      __m256 bv[NV];
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) bv[j] = _mm256_load_ps(b + static_cast<std::ptrdiff_t>(t) * 32 + j * 8);
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        const float s = PACKED ? a[static_cast<std::ptrdiff_t>(t) * MR + i] : a[i * lda + t];
+        const __m256 av = _mm256_set1_ps(s);
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) c[i][j] = _mm256_fmadd_ps(av, bv[j], c[i][j]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      const int col = c0 + j * 8;
+      const int nv = g.ncols - col;
+      if (nv <= 0) break;
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        float* yp = g.y + i * g.ldy + col;
+        if (nv >= 8) {
+          __m256 r = c[i][j];
+          if (g.bias) r = _mm256_add_ps(r, _mm256_loadu_ps(g.bias + col));
+          if (g.accumulate) r = _mm256_add_ps(_mm256_loadu_ps(yp), r);
+          _mm256_storeu_ps(yp, r);
+        } else {  // ragged edge: the same IEEE additions, lane by lane
+          alignas(32) float tmp[8];
+          _mm256_store_ps(tmp, c[i][j]);
+          for (int l = 0; l < nv; ++l) {
+            float r = tmp[l];
+            if (g.bias) r = r + g.bias[col + l];
+            yp[l] = g.accumulate ? yp[l] + r : r;
+          }
+        }
+      }
+    }
+  }
+}
+
+template <int MR, bool PACKED>
+constexpr ukr_fn pick() {
+  if constexpr (MR <= 2)
+    return &ukr<MR, 4, PACKED>;  // 4*MR accumulators + 4 panel vectors
+  else
+    return &ukr<MR, 2, PACKED>;  // 6x16: 12 accumulators + 2 panel vectors + 1 broadcast
+}
+
+template <bool PACKED, int... I>
+constexpr std::array<ukr_fn, kMrMax> table(std::integer_sequence<int, I...>) {
+  return {{pick<I + 1, PACKED>()...}};
+}
+
+constexpr auto kPacked = table<true>(std::make_integer_sequence<int, kMrMax>{});
+constexpr auto kUnpacked = table<false>(std::make_integer_sequence<int, kMrMax>{});
+
+int np_for(int) { return 1; }
+ukr_fn get(int mr, int, bool packed) { return (packed ? kPacked : kUnpacked)[mr - 1]; }
+
+}  // namespace
+
+const isa_kernels& avx2_kernels() {
+  static const isa_kernels k{"avx2", kMrMax, &np_for, &get};
+  return k;
+}
+
+}  // namespace kairos::kernels::detail

@@ -1,0 +1,131 @@
+// AVX-512 micro-kernels: MR rows x (NP panels of 32 columns), accumulators in
+// zmm registers (2*MR*NP <= 28), one in-order fma chain per output element.
+#include <immintrin.h>
+
+#include <array>
+#include <utility>
+
+#include "gpu/kernels/gemm_internal.hpp"
+
+#define KAIROS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+namespace kairos::kernels::detail {
+namespace {
+
+constexpr int kMrMax = 14;
+constexpr int kNpMax = 4;
+constexpr int kAccMax = 28;  // zmm accumulators; 2 more hold the panel row, 2 spare
+
+// Software prefetch distance for the streamed weights, in k steps (each 128 B per panel).
+constexpr int kPrefetchK = 16;
+
+// The k loop. PF 0: no software prefetch; 1: the same panels kPrefetchK steps
+// ahead (into L1, for the one-slice streaming case); 2: the group at pf (into L2).
+template <int MR, int NP, bool PACKED, int PF>
+KAIROS_AVX512 inline __attribute__((always_inline)) void k_loop(__m512 (&c)[MR][2 * NP], const float* a,
+                                                                std::ptrdiff_t lda, const float* b,
+                                                                std::ptrdiff_t bs, int k, const float* pf) {
+  constexpr int NV = 2 * NP;
+  for (int t = 0; t < k; ++t) {
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int p = 0; p < NP; ++p) {
+      const float* bp = b + p * bs + static_cast<std::ptrdiff_t>(t) * 32;
+      bv[2 * p] = _mm512_load_ps(bp);
+      bv[2 * p + 1] = _mm512_load_ps(bp + 16);
+      if constexpr (PF == 1) {
+        _mm_prefetch(reinterpret_cast<const char*>(bp + kPrefetchK * 32), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(bp + kPrefetchK * 32 + 16), _MM_HINT_T0);
+      } else if constexpr (PF == 2) {
+        const float* q = pf + p * bs + static_cast<std::ptrdiff_t>(t) * 32;
+        _mm_prefetch(reinterpret_cast<const char*>(q), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(q + 16), _MM_HINT_T1);
+      }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const float s = PACKED ? a[static_cast<std::ptrdiff_t>(t) * MR + i] : a[i * lda + t];
+      const __m512 av = _mm512_set1_ps(s);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; ++j) c[i][j] = _mm512_fmadd_ps(av, bv[j], c[i][j]);
+    }
+  }
+}
+
+template <int MR, int NP, bool PACKED>
+KAIROS_AVX512 void ukr(const ukr_args& g) {
+  constexpr int NV = 2 * NP;
+  __m512 c[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j) c[i][j] = _mm512_setzero_ps();
+
+  if (!g.prefetch)
+    k_loop<MR, NP, PACKED, 0>(c, g.a, g.lda, g.b, g.bstride, g.k, nullptr);
+  else if (g.prefetch == g.b)
+    k_loop<MR, NP, PACKED, 1>(c, g.a, g.lda, g.b, g.bstride, g.k, nullptr);
+  else
+    k_loop<MR, NP, PACKED, 2>(c, g.a, g.lda, g.b, g.bstride, g.k, g.prefetch);
+
+  // Epilogue: r = acc (+ bias); y = r or y + r. Masked for the ragged last panel.
+  float* const y = g.y;
+  const std::ptrdiff_t ldy = g.ldy;
+  const float* const bias_p = g.bias;
+  const bool accumulate = g.accumulate;
+  const int ncols = g.ncols;
+#pragma GCC unroll 8
+  for (int j = 0; j < NV; ++j) {
+    const int col = j * 16;
+    const int nv = ncols - col;
+    if (nv <= 0) break;
+    const __mmask16 msk = nv >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nv) - 1u);
+    const __m512 bias = bias_p ? _mm512_maskz_loadu_ps(msk, bias_p + col) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      __m512 r = c[i][j];
+      if (bias_p) r = _mm512_add_ps(r, bias);
+      float* yp = y + i * ldy + col;
+      if (accumulate) r = _mm512_add_ps(_mm512_maskz_loadu_ps(msk, yp), r);
+      _mm512_mask_storeu_ps(yp, msk, r);
+    }
+  }
+}
+
+template <int MR, int NP, bool PACKED>
+constexpr ukr_fn pick() {
+  if constexpr (2 * MR * NP <= kAccMax)
+    return &ukr<MR, NP, PACKED>;
+  else
+    return nullptr;
+}
+
+template <int NP, bool PACKED, int... I>
+constexpr std::array<ukr_fn, kMrMax> row(std::integer_sequence<int, I...>) {
+  return {{pick<I + 1, NP, PACKED>()...}};
+}
+
+template <bool PACKED>
+constexpr std::array<std::array<ukr_fn, kMrMax>, kNpMax> table() {
+  constexpr auto seq = std::make_integer_sequence<int, kMrMax>{};
+  return {{row<1, PACKED>(seq), row<2, PACKED>(seq), row<3, PACKED>(seq), row<4, PACKED>(seq)}};
+}
+
+constexpr auto kPacked = table<true>();
+constexpr auto kUnpacked = table<false>();
+
+int np_for(int mr) {
+  int np = kAccMax / (2 * mr);
+  return np < 1 ? 1 : (np > kNpMax ? kNpMax : np);
+}
+
+ukr_fn get(int mr, int np, bool packed) { return (packed ? kPacked : kUnpacked)[np - 1][mr - 1]; }
+
+}  // namespace
+
+const isa_kernels& avx512_kernels() {
+  static const isa_kernels k{"avx512", kMrMax, &np_for, &get};
+  return k;
+}
+
+}  // namespace kairos::kernels::detail

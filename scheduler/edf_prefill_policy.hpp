@@ -1,0 +1,17 @@
+#pragma once
+// Earliest TTFT deadline first (arrival + TTFT SLO), ties by arrival.
+#include "scheduler/prefill_policy.hpp"
+
+namespace kairos::sched {
+
+class edf_prefill_policy final : public prefill_policy {
+ public:
+  std::string name() const override { return "edf"; }
+  void select(std::span<const queued_prefill> queue, const prefill_context& ctx, const cost_model& cost,
+              const prefill_limits& limits, prefill_batch& out) override;
+
+ private:
+  std::vector<int32_t> order_;
+};
+
+}  // namespace kairos::sched

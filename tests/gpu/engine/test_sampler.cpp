@@ -1,0 +1,73 @@
+// Sampling: greedy, temperature, top-k, top-p, seeds, and stop criteria.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "gpu/engine/sampler.hpp"
+
+using namespace kairos;
+
+TEST_CASE("greedy picks the argmax, lowest id on ties") {
+  std::vector<float> l{0.1f, 2.0f, -1.0f, 2.0f};
+  sampler s({0.0f, 0, 1.0f, 42});
+  CHECK(s.sample(l) == 1);
+  sampler k1({1.0f, 1, 1.0f, 42});  // top_k 1 is greedy whatever the temperature
+  CHECK(k1.sample(l) == 1);
+}
+
+TEST_CASE("the same seed gives the same draws; another seed differs") {
+  std::vector<float> l(100);
+  for (int i = 0; i < 100; ++i) l[i] = 0.01f * i;
+  auto draw = [&](std::uint64_t seed) {
+    sampler s({1.0f, 0, 1.0f, seed});
+    std::vector<int> v;
+    for (int i = 0; i < 50; ++i) v.push_back(s.sample(l));
+    return v;
+  };
+  CHECK(draw(1) == draw(1));
+  CHECK(draw(1) != draw(2));
+}
+
+TEST_CASE("top-k never returns a token outside the k largest") {
+  std::vector<float> l{5.f, 1.f, 4.f, 0.f, 3.f, 2.f};
+  sampler s({2.0f, 3, 1.0f, 9});
+  std::set<int> seen;
+  for (int i = 0; i < 2000; ++i) seen.insert(s.sample(l));
+  CHECK(seen == std::set<int>{0, 2, 4});
+}
+
+TEST_CASE("top-p keeps the smallest prefix reaching p") {
+  // softmax at T=1 of these logits: ~0.665, 0.245, 0.090 for the first three.
+  std::vector<float> l{3.f, 2.f, 1.f, -10.f};
+  sampler s({1.0f, 0, 0.8f, 5});
+  std::set<int> seen;
+  for (int i = 0; i < 3000; ++i) seen.insert(s.sample(l));
+  CHECK(seen == std::set<int>{0, 1});
+}
+
+TEST_CASE("temperature sampling follows the softmax distribution") {
+  std::vector<float> l{std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+  sampler s({1.0f, 0, 1.0f, 11});
+  std::map<int, int> count;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) count[s.sample(l)]++;
+  CHECK(count[0] / double(n) == doctest::Approx(0.5).epsilon(0.05));
+  CHECK(count[1] / double(n) == doctest::Approx(0.3).epsilon(0.07));
+  CHECK(count[2] / double(n) == doctest::Approx(0.2).epsilon(0.08));
+}
+
+TEST_CASE("stop criteria: eos, stop ids, max_tokens, ignore_eos") {
+  stop_criteria c;
+  c.max_tokens = 3;
+  c.eos_ids = {7};
+  c.stop_ids = {9};
+  CHECK(c.check(7, 1) == stop_reason::eos);
+  CHECK(c.check(9, 1) == stop_reason::stop_token);
+  CHECK(c.check(5, 2) == stop_reason::none);
+  CHECK(c.check(5, 3) == stop_reason::max_tokens);
+  c.ignore_eos = true;
+  CHECK(c.check(7, 1) == stop_reason::none);
+}

@@ -1,0 +1,239 @@
+// gemm: float64 reference over many shapes on every ISA path, and the
+// determinism contract (a row's result does not depend on m, the thread count
+// or the AVX path).
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gpu/kernels/gemm.hpp"
+
+using namespace kairos::kernels;
+
+namespace {
+
+std::vector<float> random_vec(std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (auto& e : v) e = d(rng);
+  return v;
+}
+
+std::vector<gemm_path> paths() {
+  std::vector<gemm_path> out;
+  for (gemm_path p : {gemm_path::avx512, gemm_path::avx2, gemm_path::scalar})
+    if (gemm_path_supported(p)) out.push_back(p);
+  return out;
+}
+
+struct path_guard {  // restores automatic dispatch at scope exit
+  explicit path_guard(gemm_path p) { REQUIRE(set_gemm_isa_override(p)); }
+  ~path_guard() { set_gemm_isa_override(gemm_path::automatic); }
+};
+
+struct threads_guard {
+  int saved = omp_get_max_threads();
+  explicit threads_guard(int n) { omp_set_num_threads(n); }
+  ~threads_guard() { omp_set_num_threads(saved); }
+};
+
+// sum_t x[i,t] * w[j,t] in float64.
+std::vector<double> reference(const std::vector<float>& x, const std::vector<float>& w, int m, int n, int k) {
+  std::vector<double> r(static_cast<std::size_t>(m) * n);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double acc = 0;
+      const float* xr = x.data() + static_cast<std::size_t>(i) * k;
+      const float* wr = w.data() + static_cast<std::size_t>(j) * k;
+      for (int t = 0; t < k; ++t) acc += static_cast<double>(xr[t]) * wr[t];
+      r[static_cast<std::size_t>(i) * n + j] = acc;
+    }
+  return r;
+}
+
+// Relative L2 error of y against ref (+ bias) (+ y0).
+double rel_error(const std::vector<float>& y, const std::vector<double>& ref, const float* bias, const float* y0,
+                 int m, int n) {
+  double num = 0, den = 0;
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      const std::size_t e = static_cast<std::size_t>(i) * n + j;
+      double want = ref[e];
+      if (bias) want += bias[j];
+      if (y0) want += y0[e];
+      const double d = y[e] - want;
+      num += d * d;
+      den += want * want;
+    }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+constexpr float kGuard = 12345.f;
+
+}  // namespace
+
+TEST_CASE("gemm: dispatch and override") {
+  const std::string best = gemm_isa();
+  CHECK((best == "avx512" || best == "avx2" || best == "scalar"));
+  CHECK(gemm_path_supported(gemm_path::scalar));
+  {
+    path_guard g(gemm_path::scalar);
+    CHECK(std::string(gemm_isa()) == "scalar");
+  }
+  CHECK(std::string(gemm_isa()) == best);
+  MESSAGE("gemm best path: " << best);
+}
+
+TEST_CASE("gemm: float64 reference, all shapes, every ISA path") {
+  const int ms[] = {1, 2, 3, 7, 16, 17, 32, 33, 64, 129, 512};
+  const int ns[] = {1, 15, 16, 17, 100, 960};
+  const int ks[] = {1, 7, 64, 576, 1000};
+  const auto ps = paths();
+  int shape = 0;
+  double worst = 0;
+  int checked = 0;
+  for (int k : ks)
+    for (int n : ns) {
+      const auto w = random_vec(static_cast<std::size_t>(n) * k, 1000 + n * 7 + k);
+      const auto bias = random_vec(n, 77 + n);
+      const packed_weight pw = packed_weight::pack(w.data(), n, k);
+      REQUIRE(pw.n() == n);
+      REQUIRE(pw.k() == k);
+      for (int m : ms) {
+        const auto x = random_vec(static_cast<std::size_t>(m) * k, 2000 + m * 13 + k);
+        const auto ref = reference(x, w, m, n, k);
+        const auto y0 = random_vec(static_cast<std::size_t>(m) * n, 3000 + m + n);
+        // Every variant on small problems; one (rotating) on the big ones.
+        const bool small = static_cast<long long>(m) * n * k <= 2'000'000;
+        for (int variant = 0; variant < 4; ++variant) {
+          if (!small && variant != shape % 4) continue;
+          const bool use_bias = variant & 1, accumulate = variant & 2;
+          for (gemm_path p : ps) {
+            path_guard g(p);
+            std::vector<float> y(static_cast<std::size_t>(m) * n + 16, kGuard);
+            if (accumulate) std::copy(y0.begin(), y0.end(), y.begin());
+            gemm(x.data(), m, pw, y.data(), use_bias ? bias.data() : nullptr, accumulate);
+            for (int e = 0; e < 16; ++e) REQUIRE(y[static_cast<std::size_t>(m) * n + e] == kGuard);
+            y.resize(static_cast<std::size_t>(m) * n);
+            const double err = rel_error(y, ref, use_bias ? bias.data() : nullptr, accumulate ? y0.data() : nullptr, m, n);
+            worst = std::max(worst, err);
+            ++checked;
+            INFO("path " << gemm_isa() << " m=" << m << " n=" << n << " k=" << k << " bias=" << use_bias
+                         << " accumulate=" << accumulate);
+            CHECK(err < 1e-5);
+          }
+        }
+        ++shape;
+      }
+    }
+  // Where x is packed for large m (k a multiple of 1024, or k > 2048).
+  for (const int k : {1024, 2100})
+    for (const int m : {17, 64, 129}) {
+      const int n = 40;
+      const auto w = random_vec(static_cast<std::size_t>(n) * k, 5 + k);
+      const auto x = random_vec(static_cast<std::size_t>(m) * k, 6 + m);
+      const auto bias = random_vec(n, 7);
+      const packed_weight pw = packed_weight::pack(w.data(), n, k);
+      const auto ref = reference(x, w, m, n, k);
+      for (gemm_path p : ps) {
+        path_guard g(p);
+        std::vector<float> y(static_cast<std::size_t>(m) * n);
+        gemm(x.data(), m, pw, y.data(), bias.data());
+        const double err = rel_error(y, ref, bias.data(), nullptr, m, n);
+        worst = std::max(worst, err);
+        ++checked;
+        INFO("path " << gemm_isa() << " m=" << m << " n=" << n << " k=" << k);
+        CHECK(err < 1e-5);
+      }
+    }
+  MESSAGE(checked << " gemm calls checked against float64, worst relative L2 error " << worst);
+}
+
+TEST_CASE("gemm: k = 0 gives bias (+ y)") {
+  const int m = 3, n = 40;
+  const packed_weight pw = packed_weight::pack(nullptr, n, 0);
+  const auto bias = random_vec(n, 5);
+  for (gemm_path p : paths()) {
+    path_guard g(p);
+    std::vector<float> y(static_cast<std::size_t>(m) * n, 2.f);
+    gemm(nullptr, m, pw, y.data(), bias.data(), true);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) CHECK(y[static_cast<std::size_t>(i) * n + j] == 2.f + (0.f + bias[j]));
+  }
+}
+
+TEST_CASE("gemm: a row's result is bitwise independent of m, of the thread split and of the AVX path") {
+  const int max_threads = omp_get_max_threads() > 1 ? omp_get_max_threads() : 2;
+  struct shp {
+    int n, k;
+  };
+  // k = 1024 and 2100: x is packed for large m there (rows would share L1 sets).
+  const shp shapes[] = {{960, 576}, {100, 1000}, {17, 64}, {576, 1536}, {40, 1024}, {33, 2100}};
+  const int ms[] = {2, 3, 5, 7, 8, 13, 14, 15, 16, 17, 29, 32, 33, 64, 129, 512};
+  for (const shp s : shapes) {
+    const int n = s.n, k = s.k;
+    const auto w = random_vec(static_cast<std::size_t>(n) * k, 11 + n);
+    const auto bias = random_vec(n, 12 + n);
+    const packed_weight pw = packed_weight::pack(w.data(), n, k);
+    const int mmax = 512;
+    const auto x = random_vec(static_cast<std::size_t>(mmax) * k, 13 + k);
+    const auto y0 = random_vec(static_cast<std::size_t>(mmax) * n, 14 + k);
+    std::vector<float> first_path;  // results of the first AVX path, to compare the others with
+    for (gemm_path p : paths()) {
+      path_guard g(p);
+      for (int variant = 0; variant < 2; ++variant) {
+        const bool with_extras = variant == 1;  // bias and accumulate
+        const float* b = with_extras ? bias.data() : nullptr;
+        // One row at a time, single thread: the reference for this path.
+        std::vector<float> single(static_cast<std::size_t>(mmax) * n);
+        {
+          threads_guard t(1);
+          if (with_extras) std::copy(y0.begin(), y0.end(), single.begin());
+          for (int i = 0; i < mmax; ++i)
+            gemm(x.data() + static_cast<std::size_t>(i) * k, 1, pw, single.data() + static_cast<std::size_t>(i) * n, b,
+                 with_extras);
+        }
+        for (int threads : {1, 2, max_threads + 1}) {
+          threads_guard t(threads);
+          // Rows of a batched call starting at an odd row, so slices fall on new boundaries.
+          for (int m : ms) {
+            const int row0 = (m * 7) % (mmax - m + 1);
+            std::vector<float> y(static_cast<std::size_t>(m) * n);
+            if (with_extras)
+              std::copy(y0.begin() + static_cast<std::ptrdiff_t>(row0) * n,
+                        y0.begin() + static_cast<std::ptrdiff_t>(row0 + m) * n, y.begin());
+            gemm(x.data() + static_cast<std::size_t>(row0) * k, m, pw, y.data(), b, with_extras);
+            const bool same = std::memcmp(y.data(), single.data() + static_cast<std::size_t>(row0) * n,
+                                          y.size() * sizeof(float)) == 0;
+            INFO("path " << gemm_isa() << " n=" << n << " k=" << k << " m=" << m << " threads=" << threads
+                         << " extras=" << with_extras);
+            CHECK(same);
+          }
+        }
+        if (with_extras && p != gemm_path::scalar) {
+          if (first_path.empty()) {
+            first_path = single;
+          } else {
+            INFO("AVX paths differ: n=" << n << " k=" << k);
+            CHECK(std::memcmp(first_path.data(), single.data(), single.size() * sizeof(float)) == 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("gemm: packing is move-only and reports its padded size") {
+  const auto w = random_vec(50 * 8, 3);
+  packed_weight a = packed_weight::pack(w.data(), 50, 8);
+  CHECK(a.bytes() == 64u * 8u * sizeof(float));
+  packed_weight b = std::move(a);
+  CHECK(b.n() == 50);
+  CHECK(b.data() != nullptr);
+}

@@ -1,0 +1,218 @@
+// `kairos bench engine`: CPU engine throughput on a model shape, beside the
+// machine's own ceilings (OpenBLAS sgemm and triad bandwidth) measured in the
+// same run, so the ratios hold however noisy the host is.
+#include <CLI/CLI.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "gpu/engine/cpu_engine.hpp"
+#include "gpu/engine/sampler.hpp"
+#include "gpu/kernels/gemm.hpp"
+#include "gpu/kernels/machine_ceilings.hpp"
+#include "gpu/model/model_loader.hpp"
+#include "gpu/model/random_weights.hpp"
+#include "tools/subcommand.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+double since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
+
+std::vector<std::int32_t> prompt_ids(int n, int vocab, int salt) {
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ids[i] = static_cast<std::int32_t>((1 + i * 7919 + salt * 104729) % (vocab - 1)) + 1;
+  return ids;
+}
+
+// FLOPs of one token through every Linear and the LM head.
+double linear_flops_per_token(const kairos::model_config& c) {
+  const double E = c.hidden_size, D = c.head_dim, H = c.n_heads, KV = c.n_kv_heads, F = c.ffn_size;
+  const double per_layer = E * (H + 2 * KV) * D + H * D * E + 3 * E * F;
+  return 2.0 * (c.n_layers * per_layer + E * c.vocab_size);
+}
+
+// Attention FLOPs of a causal prefill of n tokens (QK and PV).
+double attention_flops(const kairos::model_config& c, int n) {
+  return 2.0 * 2.0 * c.n_layers * c.n_heads * c.head_dim * (static_cast<double>(n) * (n + 1) / 2);
+}
+
+int run_bench_engine(int argc, char** argv) {
+  CLI::App app{"CPU engine benchmark: prefill, single and batched decode, beside machine ceilings"};
+  std::string model_dir, shape = "smollm2-135m", json_path;
+  int threads = 2, prefill_len = 512, decode_len = 128, reps = 3;
+  std::vector<int> batch_sizes{1, 4, 16, 32};
+  app.add_option("--model", model_dir, "model directory or GGUF file (default: random weights of --shape)");
+  app.add_option("--shape", shape, "named shape for random F32 weights")->capture_default_str();
+  app.add_option("--threads", threads, "threads")->capture_default_str();
+  app.add_option("--prefill", prefill_len, "prompt length of the prefill test")->capture_default_str();
+  app.add_option("--decode", decode_len, "tokens of the single-sequence decode test")->capture_default_str();
+  app.add_option("--batches", batch_sizes, "sequence counts of the batched decode test")->capture_default_str();
+  app.add_option("--reps", reps, "repetitions (best is kept)")->capture_default_str();
+  app.add_option("--json", json_path, "also write the results as JSON");
+  CLI11_PARSE(app, argc, argv);
+
+  kairos::model_config cfg;
+  kairos::tensor_store store;
+  if (!model_dir.empty()) {
+    auto m = kairos::load_model(model_dir);
+    if (!m) {
+      std::fprintf(stderr, "kairos bench engine: %s\n", m.message().c_str());
+      return 1;
+    }
+    cfg = m->config;
+    store = std::move(m->tensors);
+  } else {
+    auto c = kairos::named_shape(shape);
+    if (!c) {
+      std::fprintf(stderr, "kairos bench engine: %s\n", c.message().c_str());
+      return 1;
+    }
+    cfg = *c;
+    cfg.weight_dtype = kairos::dtype::f32;
+    auto rnd = kairos::make_random_tensor_store(cfg, kairos::dtype::f32, 1);
+    if (!rnd) {
+      std::fprintf(stderr, "kairos bench engine: %s\n", rnd.message().c_str());
+      return 1;
+    }
+    store = std::move(*rnd);
+  }
+  const int max_seqs = *std::max_element(batch_sizes.begin(), batch_sizes.end());
+  kairos::engine_options opts;
+  opts.n_threads = threads;
+  opts.max_batch_tokens = std::max(prefill_len, 128 * max_seqs);
+  opts.max_logit_rows = std::max(max_seqs, 1);
+  opts.kv_tokens = std::max(prefill_len + 16, max_seqs * (128 + 64 + 16)) + decode_len + 64;
+  auto eng = kairos::cpu_engine::create(cfg, store, opts);
+  if (!eng) {
+    std::fprintf(stderr, "kairos bench engine: %s\n", eng.message().c_str());
+    return 1;
+  }
+  store = {};  // the engine packed its own copy
+  auto& e = **eng;
+  omp_set_num_threads(threads);
+  std::printf("kairos bench engine: %s, %.1fM params, F32 compute, %d threads, gemm %s\n",
+              model_dir.empty() ? shape.c_str() : model_dir.c_str(), cfg.n_params() / 1e6, threads,
+              kairos::kernels::gemm_isa());
+
+  const double sgemm_peak = kairos::kernels::measure_sgemm_gflops(threads);
+  const double triad = kairos::kernels::measure_triad_gbps(threads);
+  std::printf("machine: OpenBLAS sgemm %.1f GFLOP/s, triad %.1f GB/s (same run)\n\n", sgemm_peak, triad);
+  kairos::seq_id next_seq = 1;
+
+  // -- prefill --
+  double best_pf = 1e30;
+  {
+    auto ids = prompt_ids(prefill_len, cfg.vocab_size, 0);
+    for (int r = 0; r < reps; ++r) {
+      kairos::batch_sequence b{next_seq, ids, true};
+      auto t = clock_type::now();
+      auto res = e.forward({&b, 1});
+      const double s = since(t);
+      if (res.status != kairos::forward_status::ok) {
+        std::fprintf(stderr, "prefill failed: %s\n", res.message.c_str());
+        return 1;
+      }
+      e.free_sequence(next_seq++);
+      best_pf = std::min(best_pf, s);
+    }
+  }
+  const double pf_tok_s = prefill_len / best_pf;
+  const double pf_gflops =
+      (linear_flops_per_token(cfg) * prefill_len - 2.0 * cfg.hidden_size * cfg.vocab_size * (prefill_len - 1) +
+       attention_flops(cfg, prefill_len)) / best_pf / 1e9;
+
+  // -- single-sequence decode --
+  double best_dec = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    std::int32_t tok = 1;
+    kairos::batch_sequence b{next_seq, {&tok, 1}, true};
+    auto res = e.forward({&b, 1});
+    tok = kairos::argmax(res.logits(0));
+    auto t = clock_type::now();
+    for (int i = 0; i < decode_len; ++i) {
+      res = e.forward({&b, 1});
+      tok = kairos::argmax(res.logits(0));
+    }
+    best_dec = std::min(best_dec, since(t));
+    e.free_sequence(next_seq++);
+  }
+  const double dec_tok_s = decode_len / best_dec;
+  const double dec_gbps = e.weight_bytes_per_token() * dec_tok_s / 1e9;
+
+  // -- batched decode: n sequences, 128-token prompts, 64 new tokens each --
+  struct batched_row {
+    int n;
+    double tok_s;
+  };
+  std::vector<batched_row> rows;
+  for (int n : batch_sizes) {
+    double best = 1e30;
+    for (int r = 0; r < std::max(1, reps - 1); ++r) {
+      std::vector<std::vector<std::int32_t>> prompts;
+      std::vector<std::int32_t> toks(static_cast<std::size_t>(n));
+      std::vector<kairos::batch_sequence> batch;
+      for (int i = 0; i < n; ++i) prompts.push_back(prompt_ids(128, cfg.vocab_size, i + 1));
+      const kairos::seq_id base = next_seq;
+      next_seq += n;
+      for (int i = 0; i < n; ++i) batch.push_back({base + i, prompts[i], true});
+      auto res = e.forward(batch);
+      if (res.status != kairos::forward_status::ok) {
+        std::fprintf(stderr, "batched prefill failed: %s\n", res.message.c_str());
+        return 1;
+      }
+      for (int i = 0; i < n; ++i) toks[i] = kairos::argmax(res.logits(i));
+      for (int i = 0; i < n; ++i) batch[i].tokens = {&toks[i], 1};
+      auto t = clock_type::now();
+      for (int step = 0; step < 64; ++step) {
+        res = e.forward(batch);
+        if (res.status != kairos::forward_status::ok) {
+          std::fprintf(stderr, "batched decode failed: %s\n", res.message.c_str());
+          return 1;
+        }
+        for (int i = 0; i < n; ++i) toks[i] = kairos::argmax(res.logits(i));
+      }
+      best = std::min(best, since(t));
+      for (int i = 0; i < n; ++i) e.free_sequence(base + i);
+    }
+    rows.push_back({n, n * 64 / best});
+  }
+
+  std::printf("%-34s %10s   %s\n", "test", "tokens/s", "against the ceiling / target");
+  std::printf("%-34s %10.1f   %.1f GFLOP/s = %.0f%% of sgemm peak (target >= 60%%); llama.cpp 812\n",
+              ("prefill pp" + std::to_string(prefill_len)).c_str(), pf_tok_s, pf_gflops, 100 * pf_gflops / sgemm_peak);
+  std::printf("%-34s %10.1f   %.1f GB/s of weights = %.0f%% of triad (target >= 70%%); llama.cpp 82\n",
+              ("decode tg" + std::to_string(decode_len) + ", 1 sequence").c_str(), dec_tok_s, dec_gbps,
+              100 * dec_gbps / triad);
+  const double one = rows.empty() ? 0 : rows.front().tok_s;
+  for (auto& r : rows)
+    std::printf("%-34s %10.1f   %.1fx one sequence%s\n",
+                ("batched decode, " + std::to_string(r.n) + " sequences").c_str(), r.tok_s, r.tok_s / one,
+                r.n == 32 ? " (target >= 10x); llama.cpp 292" : "");
+
+  if (!json_path.empty()) {
+    nlohmann::json j;
+    j["model"] = model_dir.empty() ? shape : model_dir;
+    j["threads"] = threads;
+    j["gemm_isa"] = kairos::kernels::gemm_isa();
+    j["sgemm_peak_gflops"] = sgemm_peak;
+    j["triad_gbps"] = triad;
+    j["prefill_tok_s"] = pf_tok_s;
+    j["prefill_gflops"] = pf_gflops;
+    j["decode_tok_s"] = dec_tok_s;
+    j["decode_weight_gbps"] = dec_gbps;
+    for (auto& r : rows) j["batched_decode_tok_s"][std::to_string(r.n)] = r.tok_s;
+    std::ofstream(json_path) << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+KAIROS_SUBCOMMAND("bench engine", "CPU engine throughput beside the machine's sgemm and bandwidth ceilings",
+                  run_bench_engine);

@@ -56,7 +56,6 @@ void kairos_decode_policy::select(std::span<const decode_seq> running, std::span
     tightest = std::min(tightest, budget_[i]);
   }
   double t_all = cost.decode_step_time(n_run, ctx_run);
-  bool all_run = true;
   if (opt_.sit_out && n_run > 0 && t_all > tightest) {
     // 3. Must-run set first, then pack the gap with short contexts.
     int32_t m_run = 0;
@@ -65,10 +64,7 @@ void kairos_decode_policy::select(std::span<const decode_seq> running, std::span
     optional_.clear();
     for (size_t i = 0; i < n; ++i) {
       if (gone_[i]) continue;
-      // Sit out only with slack for two steps, and only while full steps are
-      // faster than its TPOT (it earns the step back later); in overload
-      // nobody catches up, so nobody sits out.
-      if (slack_[i] >= opt_.sit_out_factor * t_all && t_all < running[i].tpot_s) {
+      if (slack_[i] >= opt_.sit_out_factor * t_all) {
         optional_.push_back(int32_t(i));
       } else {
         ++m_run;
@@ -77,7 +73,6 @@ void kairos_decode_policy::select(std::span<const decode_seq> running, std::span
       }
     }
     if (m_run > 0 && !optional_.empty() && cost.decode_step_time(m_run, m_ctx) <= m_budget) {
-      all_run = false;
       std::sort(optional_.begin(), optional_.end(), [&](int32_t a, int32_t b) {
         const auto ca = running[size_t(a)].context_tokens, cb = running[size_t(b)].context_tokens;
         return ca != cb ? ca < cb : a < b;
@@ -98,7 +93,6 @@ void kairos_decode_policy::select(std::span<const decode_seq> running, std::span
       t_all = cost.decode_step_time(n_run, ctx_run);
     }
   }
-  (void)all_run;
   for (size_t i = 0; i < n; ++i)
     if (!gone_[i]) out.run.push_back(int32_t(i));
 

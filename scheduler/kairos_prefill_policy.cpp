@@ -102,6 +102,9 @@ void kairos_prefill_policy::select(std::span<const queued_prefill> queue, const 
   }
   for (size_t k = 0; k < cand_.size(); ++k)
     if (!dropped_[k]) on_time_.push_back(cand_[k].qi);
+  if (opt_.shortest_first)
+    std::stable_sort(on_time_.begin(), on_time_.end(),
+                     [&](int32_t a, int32_t b) { return queue[size_t(a)].remaining() < queue[size_t(b)].remaining(); });
 
   // 5. Nothing can be on time: serve the deferred ones, oldest first.
   if (on_time_.empty()) {

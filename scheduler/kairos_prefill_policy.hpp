@@ -21,6 +21,7 @@ namespace kairos::sched {
 struct kairos_prefill_options {
   time_s starvation_s = 10.0;  // wait after which a request goes first regardless
   bool batch = true;           // batch on-time requests under the token budget
+  bool shortest_first = false; // run the on-time set shortest first instead of by deadline
 };
 
 class kairos_prefill_policy final : public prefill_policy {

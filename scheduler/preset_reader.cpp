@@ -39,14 +39,12 @@ void read_setup(const json& j, preset& p) {
   if (j.contains("hardware")) {
     const auto& h = j["hardware"];
     get(h, "name", p.hardware.name);
-    double v = 0;
     if (h.contains("matmul_tflops")) p.hardware.matmul_flops = h["matmul_tflops"].get<double>() * 1e12;
     if (h.contains("memory_tbps")) p.hardware.memory_bytes_per_s = h["memory_tbps"].get<double>() * 1e12;
     if (h.contains("hbm_gib")) p.hardware.hbm_bytes = h["hbm_gib"].get<double>() * double(1ull << 30);
     get(h, "memory_utilization", p.hardware.memory_utilization);
     if (h.contains("prefill_overhead_ms")) p.hardware.prefill_overhead_s = h["prefill_overhead_ms"].get<double>() / 1e3;
     if (h.contains("decode_overhead_ms")) p.hardware.decode_overhead_s = h["decode_overhead_ms"].get<double>() / 1e3;
-    (void)v;
   }
   if (j.contains("kv_link")) {
     const auto& l = j["kv_link"];

@@ -9,4 +9,4 @@ model=models/tiny
 if [ ! -f "$model/model.safetensors" ]; then
   build/bin/kairos mkmodel --shape tiny --dtype f32 --seed 0 --out "$model"
 fi
-exec build/bin/kairos generate --model "$model" --prompt "${KAIROS_PROMPT:-The quick brown fox}" --max-tokens 32 "$@"
+exec build/bin/kairos generate --model "$model" --prompt "${KAIROS_PROMPT:-The quick brown fox}" --max-tokens 48 --temperature 0.8 --seed 1 "$@"

@@ -52,7 +52,7 @@ int run_bench_engine(int argc, char** argv) {
   app.add_option("--threads", threads, "threads")->capture_default_str();
   app.add_option("--prefill", prefill_len, "prompt length of the prefill test")->capture_default_str();
   app.add_option("--decode", decode_len, "tokens of the single-sequence decode test")->capture_default_str();
-  app.add_option("--batches", batch_sizes, "sequence counts of the batched decode test")->capture_default_str();
+  app.add_option("--batches", batch_sizes, "sequence counts of the batched decode test")->delimiter(',')->capture_default_str();
   app.add_option("--reps", reps, "repetitions (best is kept)")->capture_default_str();
   app.add_option("--json", json_path, "also write the results as JSON");
   CLI11_PARSE(app, argc, argv);

@@ -74,7 +74,7 @@ int run_sim(int argc, char** argv) {
   int64_t limit = 0;
   uint64_t seed = 0;
   double rate_scale = 1, slo_scale = 1, ttft_ms = 500, tpot_ms = 50, spf_aging = 10, starvation = 10;
-  bool mixed = false, goodput90 = false, quiet = false, no_sit_out = false;
+  bool mixed = false, goodput90 = false, quiet = false, sit_out = false, kp_spt = false;
   double admit_margin = 0.9;
   app.add_option("--trace", trace, "Azure CSV or Mooncake JSONL trace (format chosen by content)");
   app.add_option("--synthetic", synthetic, "poisson:rate=R,n=N | gamma:rate=R,cv=C,n=N [,in=..,out=..]; lengths from --trace when given");
@@ -101,7 +101,8 @@ int run_sim(int argc, char** argv) {
   app.add_option("--starvation-s", starvation, "kairos prefill: wait after which a deferred request goes first");
   app.add_option("--threads", threads, "worker threads for independent points (0: hardware)");
   app.add_flag("--quiet", quiet, "no table on stdout");
-  app.add_flag("--no-sit-out", no_sit_out, "kairos decode: every resident sequence runs every step");
+  app.add_flag("--kairos-shortest-first", kp_spt, "kairos prefill: run the on-time set shortest first, not by deadline");
+  app.add_flag("--sit-out", sit_out, "kairos decode: let sequences with slack sit out a step when the batch misses the tightest budget");
   app.add_option("--admit-margin", admit_margin, "kairos decode: past cb's cap, admitted step <= margin x tightest budget");
   try {
     app.parse(argc, argv);
@@ -162,7 +163,8 @@ int run_sim(int argc, char** argv) {
   setup.cluster.decode.max_num_seqs = max_num_seqs > 0 ? max_num_seqs : lim.max_num_seqs;
   setup.policies.spf_aging_s = spf_aging;
   setup.policies.kairos_prefill.starvation_s = starvation;
-  setup.policies.kairos_decode.sit_out = !no_sit_out;
+  setup.policies.kairos_decode.sit_out = sit_out;
+  setup.policies.kairos_prefill.shortest_first = kp_spt;
   setup.policies.kairos_decode.admit_margin = admit_margin;
   setup.truth = cm.model.get();
 

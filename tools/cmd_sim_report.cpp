@@ -38,6 +38,7 @@ nlohmann::json sim_row_json(const sched::point_result& p, bool per_class) {
   j["duration_s"] = p.all.duration_s;
   j["preemptions"] = p.sim.decode.preemptions;
   j["rejected"] = p.sim.rejected;
+  j["prefill_batches"] = p.sim.prefill_batches;
   if (per_class) {
     for (auto c : {sched::request_class::interactive, sched::request_class::relaxed}) {
       nlohmann::json k;

@@ -76,7 +76,8 @@ struct cpu_engine::impl {
   impl(const model_config& c, const engine_options& o, int n_kv_blocks)
       : cfg(c),
         opts(o),
-        table(n_kv_blocks, o.block_size),
+        table(n_kv_blocks, o.block_size,
+              std::min(n_kv_blocks, (std::max(c.max_position, 1) + o.block_size - 1) / o.block_size)),
         pool(kv_pool_shape{c.n_layers, c.n_kv_heads, c.head_dim, n_kv_blocks, o.block_size}) {}
 
   void attention(int layer, std::span<const batch_sequence> batch, int n_tok);
@@ -255,13 +256,13 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
   for (int l = 0; l < cfg.n_layers; ++l) {
     const auto& lw = layers[l];
     // attention block
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_tok >= 4)
     for (int t = 0; t < n_tok; ++t)
       ops::rms_norm(&x[static_cast<std::size_t>(t) * E], lw.attn_norm.data(), &h[static_cast<std::size_t>(t) * E], E,
                     cfg.rms_eps);
     kernels::gemm(h.data(), n_tok, lw.qkv, qkv.data(), lw.qkv_bias.empty() ? nullptr : lw.qkv_bias.data());
     // RoPE on q and k, then K and V into the cache.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_tok >= 4)
     for (int t = 0; t < n_tok; ++t) {
       float* row = &qkv[static_cast<std::size_t>(t) * qkv_dim];
       const auto& tk = tokens[t];
@@ -281,12 +282,12 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     attention(l, batch, n_tok);
     kernels::gemm(attn.data(), n_tok, lw.o, x.data(), nullptr, /*accumulate=*/true);
     // MLP block
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_tok >= 4)
     for (int t = 0; t < n_tok; ++t)
       ops::rms_norm(&x[static_cast<std::size_t>(t) * E], lw.mlp_norm.data(), &h[static_cast<std::size_t>(t) * E], E,
                     cfg.rms_eps);
     kernels::gemm(h.data(), n_tok, lw.gate_up, gu.data());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n_tok >= 4)
     for (int t = 0; t < n_tok; ++t) {
       const float* g = &gu[static_cast<std::size_t>(t) * 2 * F];
       ops::silu_mul(g, g + F, &act[static_cast<std::size_t>(t) * F], F);

@@ -2,14 +2,16 @@
 // The micro-kernels live in gemm_avx512.cpp, gemm_avx2.cpp and gemm_scalar.cpp.
 //
 // Blocking. x is cut into "slices" of at most mr_max rows (sizes balanced so
-// that no slice is tiny), slices are grouped into m-blocks whose packed x fits
+// that no slice is tiny), slices are grouped into m-blocks whose x fits
 // comfortably in L2, and the work is the grid of (m-block, panel) units. Each
-// thread takes a contiguous range of units (weighted by rows), and for each
+// thread owns a contiguous range of units (weighted by rows), and for each
 // group of np panels runs every slice of the m-block against it, so a weight
-// panel is read from memory once per m-block and then reused from cache. For
-// decode (small m) there is a single m-block: the weights are read exactly
-// once and the threads split the panels. Nothing splits k, so every output
-// element is one in-order chain over k (see the contract in gemm.hpp).
+// panel is read from memory once per m-block and then reused from cache (the
+// first slice prefetches the next group meanwhile). For decode (small m) there
+// is a single m-block: the weights are read exactly once and the threads split
+// the panels. x is read in place (row stride k), or packed k-major per slice
+// where k would put a slice's rows on the same L1 sets. Nothing splits k, so
+// every output element is one in-order chain over k (see gemm.hpp).
 #include "gpu/kernels/gemm.hpp"
 
 #include <omp.h>
@@ -31,7 +33,7 @@ using detail::ukr_fn;
 namespace {
 
 constexpr int kNr = gemm_panel_width;
-// Target size of one m-block of packed x (kept in L2 next to the weight panel).
+// Target size of one m-block of x (kept in L2 next to the weight panels).
 constexpr std::size_t kABlockBytes = 256 * 1024;
 // Below this many multiply-adds per thread, fewer threads are used.
 constexpr long long kMinMacsPerThread = 1 << 16;
@@ -284,22 +286,18 @@ void gemm(const float* x, int m, const packed_weight& w, float* y, const float* 
   pl.accumulate = accumulate;
   pl.isa = &kernels_for(current_path());
   pl.panels = (n + kNr - 1) / kNr;
-  static const int dev_mr = getenv("KAIROS_MRMAX") ? atoi(getenv("KAIROS_MRMAX")) : 0;  // DEV
-  static const int dev_np = getenv("KAIROS_NP") ? atoi(getenv("KAIROS_NP")) : 0;  // DEV
-  static const long dev_ab = getenv("KAIROS_AB") ? atol(getenv("KAIROS_AB")) : 0;  // DEV
-  const int mr_max = dev_mr ? dev_mr : pl.isa->mr_max;
+  const int mr_max = pl.isa->mr_max;
   pl.slices = (m + mr_max - 1) / mr_max;
   pl.base = m / pl.slices;
   pl.extra = m % pl.slices;
   const int mr_big = pl.base + (pl.extra ? 1 : 0);
-  pl.np = dev_np ? dev_np : pl.isa->np_for(mr_big);
+  pl.np = pl.isa->np_for(mr_big);
   const std::size_t slice_bytes = static_cast<std::size_t>(mr_big) * std::max(k, 1) * sizeof(float);
-  pl.spb = static_cast<int>(std::max<std::size_t>(1, (dev_ab ? dev_ab : kABlockBytes) / slice_bytes));
+  pl.spb = static_cast<int>(std::max<std::size_t>(1, kABlockBytes / slice_bytes));
   pl.blocks = (pl.slices + pl.spb - 1) / pl.spb;
-  static const int dev_nopack = getenv("KAIROS_NOPACK") ? atoi(getenv("KAIROS_NOPACK")) : 0;  // DEV
   // x is read in place (row stride k) except where k puts the rows of a slice
   // on the same few L1 sets (multiples of 1024) or is large, for big m.
-  pl.packed = m > 16 && k > 0 && (k % 1024 == 0 || k > 2048) && !dev_nopack;
+  pl.packed = m > 16 && k > 0 && (k % 1024 == 0 || k > 2048);
   if (pl.packed) {
     pl.apack = tl_scratch.get(static_cast<std::size_t>(m) * k);
     if (!pl.apack) pl.packed = false;  // out of memory: run on x in place

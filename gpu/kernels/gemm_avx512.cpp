@@ -17,7 +17,7 @@ constexpr int kNpMax = 4;
 constexpr int kAccMax = 28;  // zmm accumulators; 2 more hold the panel row, 2 spare
 
 // Software prefetch distance for the streamed weights, in k steps (each 128 B per panel).
-constexpr int kPrefetchK = 16;
+constexpr int kPrefetchK = 32;
 
 // The k loop. PF 0: no software prefetch; 1: the same panels kPrefetchK steps
 // ahead (into L1, for the one-slice streaming case); 2: the group at pf (into L2).

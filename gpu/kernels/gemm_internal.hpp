@@ -21,9 +21,10 @@ struct ukr_args {
   int ncols;
   const float* bias;  // bias + col0, or nullptr
   bool accumulate;
-  // Where to prefetch weights from while running (into L2; same [k][32] panel
-  // layout and np panels as b), or nullptr: the next group of panels, fetched
-  // during the first slice so that streaming overlaps with compute.
+  // Software prefetch of the weights (kernels may ignore it): nullptr: none;
+  // == b: stream b's own panels ahead (one slice per group, decode); else the
+  // next group of panels (same layout), pulled into L2 by the first slice of
+  // a group so that streaming overlaps with compute.
   const float* prefetch;
 };
 

@@ -21,7 +21,8 @@ int kv_plan::n_new_blocks() const {
   return n;
 }
 
-kv_block_table::kv_block_table(int n_blocks, int block_size) : n_blocks_(n_blocks), block_size_(block_size) {
+kv_block_table::kv_block_table(int n_blocks, int block_size, int reserve_blocks_per_seq)
+    : n_blocks_(n_blocks), block_size_(block_size), reserve_per_seq_(reserve_blocks_per_seq) {
   assert(n_blocks >= 0 && block_size > 0);
   free_.reserve(static_cast<std::size_t>(n_blocks));
   // Pop order 0, 1, 2, ...: a fresh table hands out contiguous blocks.
@@ -47,7 +48,9 @@ int kv_block_table::blocks_needed(seq_id s, int n) const {
 }
 
 kv_status kv_block_table::prepare(std::span<const kv_append> batch, kv_plan& plan) const {
-  plan.items.clear();
+  // Items are reused across calls (resize keeps their vectors' capacity), so
+  // a steady stream of batches allocates nothing here.
+  plan.items.resize(batch.size());
   int need = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (batch[i].n_tokens < 0) return kv_status::invalid_argument;
@@ -55,24 +58,29 @@ kv_status kv_block_table::prepare(std::span<const kv_append> batch, kv_plan& pla
       if (batch[j].seq == batch[i].seq) return kv_status::invalid_argument;
     need += blocks_needed(batch[i].seq, batch[i].n_tokens);
   }
-  if (need > n_free()) return kv_status::out_of_blocks;
+  if (need > n_free()) {
+    plan.items.clear();
+    return kv_status::out_of_blocks;
+  }
   // Take blocks from the top of the free stack in the order apply() will pop them.
   std::size_t top = free_.size();
-  for (auto& a : batch) {
-    kv_plan::item it;
-    it.seq = a.seq;
-    it.n_tokens_before = n_tokens(a.seq);
-    it.n_tokens = a.n_tokens;
-    int nb = blocks_needed(a.seq, a.n_tokens);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& it = plan.items[i];
+    it.seq = batch[i].seq;
+    it.n_tokens_before = n_tokens(batch[i].seq);
+    it.n_tokens = batch[i].n_tokens;
+    it.new_blocks.clear();
+    int nb = blocks_needed(batch[i].seq, batch[i].n_tokens);
     for (int b = 0; b < nb; ++b) it.new_blocks.push_back(free_[--top]);
-    plan.items.push_back(std::move(it));
   }
   return kv_status::ok;
 }
 
 void kv_block_table::apply(const kv_plan& plan) {
   for (auto& it : plan.items) {
-    auto& seq = seqs_[it.seq];
+    auto [pos, created] = seqs_.try_emplace(it.seq);
+    auto& seq = pos->second;
+    if (created) seq.blocks.reserve(static_cast<std::size_t>(reserve_per_seq_));
     assert(seq.n_tokens == it.n_tokens_before);
     for (auto b : it.new_blocks) {
       assert(!free_.empty() && free_.back() == b);

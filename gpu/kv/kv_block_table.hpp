@@ -40,7 +40,10 @@ struct kv_plan {
 
 class kv_block_table {
  public:
-  kv_block_table(int n_blocks, int block_size);
+  // reserve_blocks_per_seq: block-list capacity given to each new sequence,
+  // so growing it later allocates nothing (the engine passes its longest
+  // possible sequence).
+  kv_block_table(int n_blocks, int block_size, int reserve_blocks_per_seq = 0);
 
   int block_size() const { return block_size_; }
   int n_blocks() const { return n_blocks_; }
@@ -73,6 +76,7 @@ class kv_block_table {
   };
   int n_blocks_;
   int block_size_;
+  int reserve_per_seq_;
   std::vector<std::int32_t> free_;  // a stack: the most recently freed block is reused first
   std::unordered_map<seq_id, sequence> seqs_;
 };

@@ -1,5 +1,6 @@
 #include "gpu/tokenizer/bpe_tokenizer.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -211,6 +212,7 @@ result<bpe_tokenizer> bpe_tokenizer::from_document(const json& doc, const std::s
         break;
       }
     }
+    if (!tok.bos_id_ && tok.eos_id_ && tok.token_text(*tok.eos_id_) == "<|endoftext|>") tok.bos_id_ = tok.eos_id_;
     return tok;
   } catch (const std::exception& e) {
     return fail(std::string("malformed tokenizer.json: ") + e.what());

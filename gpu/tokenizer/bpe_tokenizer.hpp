@@ -69,16 +69,17 @@ class bpe_tokenizer {
 
   // BOS / EOS ids when known: from tokenizer_config.json, else the first added
   // token among "<|begin_of_text|>", "<s>", "<bos>" (BOS) and "<|endoftext|>",
-  // "<|end_of_text|>", "</s>", "<eos>" (EOS). Callers that know better (e.g.
-  // from a model's generation config) may override them.
+  // "<|end_of_text|>", "</s>", "<eos>" (EOS); with no BOS candidate, an EOS of
+  // "<|endoftext|>" doubles as BOS (GPT-2's convention, and the synthetic
+  // tokenizer's). Callers that know better (e.g. from a model's generation
+  // config) may override them.
   std::optional<std::int32_t> bos_id() const { return bos_id_; }
   std::optional<std::int32_t> eos_id() const { return eos_id_; }
   void set_bos_id(std::optional<std::int32_t> id) { bos_id_ = id; }
   void set_eos_id(std::optional<std::int32_t> id) { eos_id_ = id; }
 
-  struct impl;  // defined in bpe_tokenizer.cpp
-
  private:
+  struct impl;  // the shared immutable tables and the piece cache
   explicit bpe_tokenizer(std::shared_ptr<const impl> state) : impl_(std::move(state)) {}
   static result<bpe_tokenizer> from_document(const nlohmann::json& document, const std::string& source);
   void encode_plain(std::string_view text, std::vector<std::int32_t>& ids) const;

@@ -128,8 +128,13 @@ result<pre_tokenizer> pre_tokenizer::from_json(const json& spec) {
     p.steps_.push_back(std::move(s).value());
     return {};
   };
-  status st = visit(spec);
-  if (!st) return st.err();
+  // nlohmann throws on a missing key or a wrong type; keep that inside.
+  try {
+    status st = visit(spec);
+    if (!st) return st.err();
+  } catch (const std::exception& e) {
+    return make_error(std::string("malformed pre_tokenizer: ") + e.what());
+  }
   return p;
 }
 

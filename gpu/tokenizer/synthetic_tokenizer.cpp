@@ -33,7 +33,9 @@ std::string make_synthetic_tokenizer_json(int vocab_size) {
     // training on the whole text still yields a valid (if odd) tokenizer.
     pieces.assign(1, std::string(synthetic_training_text()));
   }
-  bpe_training_result trained = train_byte_level_bpe(pieces, vocab_size - first_learned_id);
+  // Pairs seen once still merge: a few KB of text then fills a vocabulary of a
+  // few thousand with real merges instead of reserved fillers.
+  bpe_training_result trained = train_byte_level_bpe(pieces, vocab_size - first_learned_id, /*min_pair_count=*/1);
 
   // The vocab is written in id order. Its keys are distinct by construction
   // (single byte characters, multi-byte merges, and "<|...|>" names that the

@@ -19,7 +19,8 @@ std::string pcre2_message(int code) {
 result<unicode_regex> unicode_regex::compile(const std::string& pattern, bool literal) {
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
-  uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+  // PCRE2 rejects UCP together with LITERAL; a literal has no classes anyway.
+  uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error_code,
                                    &error_offset, nullptr);
   if (!code) {

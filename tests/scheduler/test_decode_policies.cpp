@@ -67,7 +67,9 @@ TEST_CASE("slack-guided batching keeps the predicted step within the tightest bu
   std::vector<decode_seq> running{seq(0, 100, 0.012), seq(1, 200, 1.0), seq(2, 300, 1.0), seq(3, 2000, 1.0),
                                   seq(4, 3000, 1.0)};
   std::vector<decode_seq> waiting;
-  kairos_decode_policy k;
+  kairos_decode_options o;
+  o.sit_out = true;
+  kairos_decode_policy k(o);
   decode_decision d;
   k.select(running, waiting, now, cost, big_kv(), d);
   CHECK(d.run.size() == 3);
@@ -81,6 +83,9 @@ TEST_CASE("slack-guided batching keeps the predicted step within the tightest bu
   cb_decode_policy cb;
   cb.select(running, waiting, now, cost, big_kv(), d);
   CHECK(d.run.size() == 5);  // cb runs everyone: A misses its token
+  kairos_decode_policy all_run;  // default: no sit-outs
+  all_run.select(running, waiting, now, cost, big_kv(), d);
+  CHECK(d.run.size() == 5);
 }
 
 TEST_CASE("kairos runs everyone when the whole batch fits the budget, and admits least slack first") {

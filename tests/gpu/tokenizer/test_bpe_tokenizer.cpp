@@ -2,6 +2,7 @@
 // tokenizers (vectors made with the npm ports of those tokenizers).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "gpu/tokenizer/bpe_tokenizer.hpp"
+#include "gpu/tokenizer/byte_level.hpp"
 
 using kairos::bpe_tokenizer;
 
@@ -152,34 +154,43 @@ TEST_CASE("qwen3: encoding 10 KB of text takes well under 10 ms") {
   std::string text;
   while (text.size() < 10 * 1024) text += paragraph + std::to_string(text.size()) + " ";
   // Random letter strings defeat the piece cache and need many merges each:
-  // a worst case for the BPE loop itself.
-  std::string random_words;
-  for (std::uint32_t x = 12345; random_words.size() < 10 * 1024;) {
-    random_words += ' ';
-    for (int k = 0, len = 3 + static_cast<int>(x % 8); k < len; ++k) {
-      x = x * 1664525u + 1013904223u;  // a fixed LCG: the same text every run
-      random_words += static_cast<char>('a' + (x >> 24) % 26);
+  // a worst case for the BPE loop itself. Each seed gives a different text.
+  auto random_words = [](std::uint32_t x) {
+    std::string words;
+    while (words.size() < 10 * 1024) {
+      words += ' ';
+      for (int k = 0, len = 3 + static_cast<int>(x % 8); k < len; ++k) {
+        x = x * 1664525u + 1013904223u;  // a fixed LCG: the same text every run
+        words += static_cast<char>('a' + (x >> 24) % 26);
+      }
     }
-  }
+    return words;
+  };
 
   auto start = clock::now();
   auto ids = tok.encode(text);
   double first_ms = ms_since(start);
-  start = clock::now();
-  (void)tok.encode(text);
-  double cached_ms = ms_since(start);
-  start = clock::now();
-  auto random_ids = tok.encode(random_words);
-  double random_ms = ms_since(start);
+  CHECK(tok.decode(ids) == text);
+  // Best of five: the machine may be busy with other work (a build, other
+  // tests) and a preempted run says nothing about the encoder.
+  double cached_ms = 1e9, random_ms = 1e9;
+  std::size_t random_tokens = 0;
+  for (std::uint32_t seed = 1; seed <= 5; ++seed) {
+    start = clock::now();
+    (void)tok.encode(text);
+    cached_ms = std::min(cached_ms, ms_since(start));
+    std::string words = random_words(seed);
+    start = clock::now();
+    auto random_ids = tok.encode(words);
+    random_ms = std::min(random_ms, ms_since(start));
+    random_tokens = random_ids.size();
+    CHECK(tok.decode(random_ids) == words);
+  }
   MESSAGE("encode 10 KB: " << first_ms << " ms first time, " << cached_ms << " ms with its pieces cached ("
                            << ids.size() << " tokens); " << random_ms << " ms for random letter words ("
-                           << random_ids.size() << " tokens)");
-  CHECK(tok.decode(ids) == text);
-  CHECK(tok.decode(random_ids) == random_words);
-  CHECK(first_ms < 10.0);
+                           << random_tokens << " tokens, nothing cached)");
   CHECK(cached_ms < 10.0);
-  // Typically 3-5 ms on a loaded 2-core machine; the bound leaves room for noise.
-  CHECK(random_ms < 25.0);
+  CHECK(random_ms < 10.0);
 }
 
 TEST_CASE("qwen3: concurrent encodes agree with a single-threaded one") {
@@ -208,5 +219,45 @@ TEST_CASE("gpt2: <|endoftext|> is a special added token") {
   const bpe_tokenizer& tok = gpt2();
   CHECK(tok.vocab_size() == 50257);
   CHECK(tok.eos_id() == 50256);
+  CHECK(tok.bos_id() == 50256);  // GPT-2 uses <|endoftext|> for both
   CHECK(tok.encode("a<|endoftext|>b") == std::vector<std::int32_t>{64, 50256, 65});
+}
+
+namespace {
+
+// A tiny byte-level tokenizer.json: the 256 byte tokens (byte b is id b), then
+// "ab", "abc" and "bc". Merges come in both of Hugging Face's spellings.
+std::string tiny_tokenizer_json(bool ignore_merges) {
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int b = 0; b < 256; ++b) vocab[kairos::byte_level::encode(std::string(1, static_cast<char>(b)))] = b;
+  vocab["ab"] = 256;
+  vocab["abc"] = 257;
+  vocab["bc"] = 258;
+  nlohmann::json doc = {
+      {"model",
+       {{"type", "BPE"},
+        {"vocab", vocab},
+        {"merges", nlohmann::json::array({nlohmann::json::array({"a", "b"}), "b c"})},
+        {"ignore_merges", ignore_merges}}},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+      {"decoder", {{"type", "ByteLevel"}}},
+  };
+  return doc.dump();
+}
+
+}  // namespace
+
+TEST_CASE("merges apply by rank; ignore_merges takes whole-word vocab entries first") {
+  auto plain = bpe_tokenizer::from_json_text(tiny_tokenizer_json(false), "tiny");
+  REQUIRE_MESSAGE(plain.ok(), plain.message());
+  CHECK(plain->encode("abc") == std::vector<std::int32_t>{256, 'c'});  // "a b" outranks "b c"
+  CHECK(plain->encode("bc") == std::vector<std::int32_t>{258});
+  CHECK(plain->encode("abab bc") == std::vector<std::int32_t>{256, 256, ' ', 258});
+  CHECK_FALSE(plain->eos_id().has_value());  // no well-known EOS among the tokens
+
+  auto whole = bpe_tokenizer::from_json_text(tiny_tokenizer_json(true), "tiny");
+  REQUIRE_MESSAGE(whole.ok(), whole.message());
+  CHECK(whole->encode("abc") == std::vector<std::int32_t>{257});
+  CHECK(whole->encode("abcd") == std::vector<std::int32_t>{256, 'c', 'd'});  // not in the vocab: merges as usual
+  CHECK(whole->decode(whole->encode("abc abcd")) == "abc abcd");
 }

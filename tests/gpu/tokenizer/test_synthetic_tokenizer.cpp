@@ -34,11 +34,12 @@ TEST_CASE("every id from 0 to vocab_size - 1 exists exactly once") {
   }
 }
 
-TEST_CASE("id 0 is the special <|endoftext|> and serves as EOS") {
+TEST_CASE("id 0 is the special <|endoftext|> and serves as BOS and EOS") {
   bpe_tokenizer tok = load_synthetic(512);
   CHECK(kairos::synthetic_tokenizer_eos_id == 0);
   CHECK(tok.token_id("<|endoftext|>") == 0);
   CHECK(tok.eos_id() == 0);
+  CHECK(tok.bos_id() == 0);
   CHECK(tok.is_special(0));
   CHECK(tok.encode("a<|endoftext|>b") == std::vector<std::int32_t>{1 + 'a', 0, 1 + 'b'});
 }

@@ -24,6 +24,10 @@
 
 #include "gpu/kernels/gemm_internal.hpp"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace kairos::kernels {
 
 using detail::isa_kernels;
@@ -35,6 +39,9 @@ namespace {
 constexpr int kNr = gemm_panel_width;
 // Target size of one m-block of x (kept in L2 next to the weight panels).
 constexpr std::size_t kABlockBytes = 256 * 1024;
+// Packed weights of at least kHugeThreshold bytes go on (transparent) huge pages.
+constexpr std::size_t kHugePage = std::size_t(2) << 20;
+constexpr std::size_t kHugeThreshold = std::size_t(4) << 20;
 // Below this many multiply-adds per thread, fewer threads are used.
 constexpr long long kMinMacsPerThread = 1 << 16;
 
@@ -246,13 +253,19 @@ packed_weight packed_weight::pack(const float* w, int n, int k) {
   const int panels = (n + kNr - 1) / kNr;
   const std::ptrdiff_t pstride = static_cast<std::ptrdiff_t>(k) * kNr;
   pw.bytes_ = static_cast<std::size_t>(panels) * pstride * sizeof(float);
-  const std::size_t alloc = std::max<std::size_t>(64, (pw.bytes_ + 63) / 64 * 64);
-  pw.data_.reset(static_cast<float*>(std::aligned_alloc(64, alloc)));
+  // Large weights are 2 MiB aligned and asked to live on huge pages: the decode
+  // path streams them, and fewer TLB misses help it keep up with memory.
+  const std::size_t align = pw.bytes_ >= kHugeThreshold ? kHugePage : 64;
+  const std::size_t alloc = std::max<std::size_t>(64, (pw.bytes_ + align - 1) / align * align);
+  pw.data_.reset(static_cast<float*>(std::aligned_alloc(align, alloc)));
   if (!pw.data_) {
     pw.n_ = pw.k_ = 0;
     pw.bytes_ = 0;
     return pw;
   }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (align == kHugePage) madvise(pw.data_.get(), alloc, MADV_HUGEPAGE);  // a hint: failure is harmless
+#endif
   float* dst = pw.data_.get();
 #pragma omp parallel for schedule(static) if (pw.bytes_ > (1u << 20))
   for (int p = 0; p < panels; ++p) {

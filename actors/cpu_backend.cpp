@@ -12,23 +12,11 @@ double since(std::chrono::steady_clock::time_point t0) {
 
 cpu_backend::cpu_backend(std::unique_ptr<cpu_engine> engine) : engine_(std::move(engine)) {}
 
-// The engine exposes its block table read-only; importing a sequence needs to
-// grow it (prepare/apply) without a forward. The table is a non-const member
-// of the engine, so the cast is well defined. A cpu_engine::import_sequence()
-// would make this unnecessary (noted for the engine's owner).
-static kv_block_table& mutable_table(cpu_engine& e) { return const_cast<kv_block_table&>(e.kv_table()); }
-
 std::shared_ptr<seq_handoff> cpu_backend::export_seq(int64_t seq) {
-  const auto& table = engine_->kv_table();
+  auto blob = engine_->export_sequence(seq);
   auto h = std::make_shared<seq_handoff>();
-  h->n_tokens = table.n_tokens(seq);
-  auto blocks = table.blocks(seq);
-  const int bs = table.block_size();
-  kv_pool_shape shape = engine_->kv_storage().shape();
-  shape.n_blocks = std::max<int>(1, static_cast<int>(blocks.size()));
-  h->staging = std::make_unique<kv_pool>(shape);
-  for (int t = 0; t < h->n_tokens; ++t)
-    h->staging->copy_token_from(engine_->kv_storage(), blocks[size_t(t / bs)], t % bs, t / bs, t % bs);
+  h->n_tokens = blob.n_tokens;
+  h->staging = std::move(blob.rows);
   if (auto it = samplers_.find(seq); it != samplers_.end()) {
     h->smp = it->second;
     samplers_.erase(it);
@@ -39,18 +27,10 @@ std::shared_ptr<seq_handoff> cpu_backend::export_seq(int64_t seq) {
 
 status cpu_backend::import_seq(int64_t seq, const seq_handoff& h) {
   if (!h.staging) return make_error("sequence " + std::to_string(seq) + " arrived without KV rows");
-  auto& table = mutable_table(*engine_);
-  if (table.contains(seq)) return make_error("sequence " + std::to_string(seq) + " is already resident");
-  kv_append a{seq, h.n_tokens};
-  kv_plan plan;
-  if (auto s = table.prepare(std::span<const kv_append>(&a, 1), plan); s != kv_status::ok)
-    return make_error(std::string("KV import of sequence ") + std::to_string(seq) + " (" + std::to_string(h.n_tokens) +
-                      " tokens): " + kv_status_name(s));
-  table.apply(plan);
-  auto blocks = table.blocks(seq);
-  const int bs = table.block_size();
-  for (int t = 0; t < h.n_tokens; ++t)
-    engine_->kv_storage().copy_token_from(*h.staging, t / bs, t % bs, blocks[size_t(t / bs)], t % bs);
+  std::string why;
+  if (engine_->import_sequence(seq, h.n_tokens, *h.staging, &why) != forward_status::ok)
+    return make_error("KV import of sequence " + std::to_string(seq) + " (" + std::to_string(h.n_tokens) +
+                      " tokens): " + why);
   samplers_.insert_or_assign(seq, h.smp);
   return {};
 }

@@ -65,19 +65,26 @@ void report_loads(self_ptr self) {
     l.loads.push_back({int32_t(d.running.size() + d.waiting.size()) + d.in_transit, ctx, st.init.decode_limits.kv_capacity_tokens});
     l.alive.push_back(d.alive ? 1 : 0);
   }
+  trace::sent(trace::actor_kind::decode_scheduler, trace::what::load_report, self->id());
   self->send(st.prefill, load_atom::value, std::move(l));
 }
 
 void free_on_device(self_ptr self, int32_t d, std::vector<int64_t> ids) {
   auto& dev = self->state.devs[size_t(d)];
-  if (dev.alive && !ids.empty()) self->send(dev.handle, free_atom::value, std::move(ids));
+  if (!dev.alive || ids.empty()) return;
+  if (trace::enabled())
+    for (int64_t q : ids) trace::sent(trace::actor_kind::decode_scheduler, trace::what::free_kv, self->id(), q, int32_t(ids.size()));
+  self->send(dev.handle, free_atom::value, std::move(ids));
 }
 
 void fail_seq(self_ptr self, int64_t id, const std::string& why) {
   auto& st = self->state;
   auto it = st.seqs.find(id);
   if (it == st.seqs.end()) return;
-  if (!it->second.cancelled) self->send(it->second.owner, fail_atom::value, why);
+  if (!it->second.cancelled) {
+    trace::sent(trace::actor_kind::decode_scheduler, trace::what::fail, self->id(), id);
+    self->send(it->second.owner, fail_atom::value, why);
+  }
   st.seqs.erase(it);
 }
 
@@ -110,7 +117,7 @@ void arrive(self_ptr self, int64_t id) {
     dev.in_transit -= 1;
     dev.in_transit_ctx -= s.spec.input_tokens + 1;
   }
-  trace::record(trace::kind::span_end, trace::what::kv_transfer, self->id(), id);
+  trace::record(trace::actor_kind::decode_scheduler, trace::kind::span_end, trace::what::kv_transfer, self->id(), id);
   if (s.cancelled) {
     st.seqs.erase(it);
     report_loads(self);
@@ -130,6 +137,7 @@ void arrive(self_ptr self, int64_t id) {
   q.first_token_s = s.first_token_s;
   q.tpot_s = s.spec.slo.tpot_s;
   dev.waiting.push_back(q);
+  trace::sent(trace::actor_kind::decode_scheduler, trace::what::decoding, self->id(), id);
   self->send(s.owner, decoding_atom::value, dev.name);
   if (!dev.busy) start_step(self, s.device);
   report_loads(self);
@@ -145,10 +153,23 @@ void begin_step(self_ptr self, int32_t d, step_job job, int32_t n_run, int64_t c
   dev.step_ctx = ctx;
   job.step_id = st.next_step++;
   auto jp = std::make_shared<step_job>(std::move(job));
-  trace::record(trace::kind::send, trace::what::decode_step, self->id(), int64_t(jp->step_id), n_run);
+  const auto step_id = int64_t(jp->step_id);
+  if (trace::enabled()) {
+    trace::sent(trace::actor_kind::decode_scheduler, trace::what::decode_step, self->id(), -1, n_run, step_id);
+    for (const auto& w : jp->run) trace::record(trace::actor_kind::decode_scheduler, trace::kind::member, trace::what::decode_step, self->id(), w.seq, 0, step_id);
+    for (const auto& l : jp->load) trace::record(trace::actor_kind::decode_scheduler, trace::kind::member, trace::what::decode_step, self->id(), l.seq, -1, step_id);
+    for (int64_t e : jp->evict) trace::record(trace::actor_kind::decode_scheduler, trace::kind::member, trace::what::decode_step, self->id(), e, -2, step_id);
+  }
   self->request(dev.handle, caf::infinite, step_atom::value, *jp)
-      .then([=](step_result& r) { on_step_done(self, d, *jp, r); },
-            [=](caf::error& e) { on_device_down(self, d, self->system().render(e)); });
+      .then(
+          [=](step_result& r) {
+            trace::handler h(trace::actor_kind::decode_scheduler, trace::what::step_done, self->id(), -1, step_id);
+            on_step_done(self, d, *jp, r);
+          },
+          [=](caf::error& e) {
+            trace::handler h(trace::actor_kind::decode_scheduler, trace::what::device_down, self->id(), -1, step_id);
+            on_device_down(self, d, self->system().render(e));
+          });
 }
 
 void start_step(self_ptr self, int32_t d) {
@@ -274,6 +295,7 @@ void on_step_done(self_ptr self, int32_t d, step_job& job, step_result& r) {
       info.last_token = tok;
       c.decode_tokens.fetch_add(1, std::memory_order_relaxed);
       const stop_reason why = info.stop.check(tok, info.n_generated);
+      trace::sent(trace::actor_kind::decode_scheduler, trace::what::token, self->id(), s.id, tok);
       self->send(info.owner, token_atom::value, tok, int32_t(why));
       if (why != stop_reason::none) {
         to_free.push_back(s.id);
@@ -303,12 +325,14 @@ decode_scheduler_actor::behavior_type decode_fn(self_ptr self, scheduler_init in
     self->monitor(st.init.devices[i]);
   }
   self->set_down_handler([=](caf::down_msg& dm) {
+    trace::handler h(trace::actor_kind::decode_scheduler, trace::what::down, self->id(), -1, -1);
     auto& s = self->state;
     for (size_t i = 0; i < s.devs.size(); ++i)
       if (s.devs[i].handle && s.devs[i].handle.address() == dm.source) on_device_down(self, int32_t(i), self->system().render(dm.reason));
   });
   return {
       [=](admit_atom, decode_request& r) {
+        trace::handler h(trace::actor_kind::decode_scheduler, trace::what::admit, self->id(), r.spec.id, -1);
         auto& s = self->state;
         const int64_t id = r.spec.id;
         int32_t d = std::clamp<int32_t>(r.device, 0, int32_t(s.devs.size()) - 1);
@@ -321,6 +345,7 @@ decode_scheduler_actor::behavior_type decode_fn(self_ptr self, scheduler_init in
               d = int32_t(i);
             }
           if (d < 0) {
+            trace::sent(trace::actor_kind::decode_scheduler, trace::what::fail, self->id(), id);
             self->send(r.owner, fail_atom::value, std::string("no decode device left"));
             return;
           }
@@ -330,21 +355,26 @@ decode_scheduler_actor::behavior_type decode_fn(self_ptr self, scheduler_init in
         dev.in_transit += 1;
         dev.in_transit_ctx += r.spec.input_tokens + 1;
         s.seqs.emplace(id, std::move(q));
-        trace::record(trace::kind::span_begin, trace::what::kv_transfer, self->id(), id, r.spec.input_tokens);
+        trace::record(trace::actor_kind::decode_scheduler, trace::kind::span_begin, trace::what::kv_transfer, self->id(), id, r.spec.input_tokens);
         // sim: the transfer takes the link's modelled time on the actor clock;
         // cpu: the rows were copied out of the prefill pool already and are
         // copied into the decode pool when the request is admitted to a step.
         const bool modelled = !s.seqs.at(id).kv || !s.seqs.at(id).kv->staging;
         const double t = modelled ? s.init.base_cost->transfer_time(r.spec.input_tokens) : 0.0;
         if (t > 0) {
+          trace::sent(trace::actor_kind::decode_scheduler, trace::what::arrive, self->id(), id);
           self->delayed_send(self, to_timespan(t), arrive_atom::value, id);
         } else {
           arrive(self, id);
         }
         report_loads(self);
       },
-      [=](arrive_atom, int64_t id) { arrive(self, id); },
+      [=](arrive_atom, int64_t id) {
+        trace::handler h(trace::actor_kind::decode_scheduler, trace::what::arrive, self->id(), id, -1);
+        arrive(self, id);
+      },
       [=](cancel_atom, int64_t id) {
+        trace::handler h(trace::actor_kind::decode_scheduler, trace::what::cancel, self->id(), id, -1);
         auto& s = self->state;
         auto it = s.seqs.find(id);
         if (it == s.seqs.end()) return;
@@ -372,6 +402,7 @@ decode_scheduler_actor::behavior_type decode_fn(self_ptr self, scheduler_init in
         report_loads(self);
       },
       [=](register_atom, prefill_scheduler_actor p) {
+        trace::handler h(trace::actor_kind::decode_scheduler, trace::what::register_peer, self->id(), -1, -1);
         self->state.prefill = std::move(p);
         report_loads(self);
       },

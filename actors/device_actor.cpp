@@ -41,7 +41,9 @@ device_actor::behavior_type device_fn(self_ptr self, device_init init) {
   return {
       [=](prefill_atom, prefill_job& job) -> caf::result<prefill_result> {
         auto& st = self->state;
-        trace::scope span(trace::what::prefill_batch, self->id(), int64_t(job.batch_id), int32_t(job.work.size()));
+        trace::handler h(trace::actor_kind::device, trace::what::prefill_batch, self->id(), -1, int64_t(job.batch_id));
+        trace::scope span(trace::actor_kind::device, trace::what::prefill_batch, self->id(), -1, int32_t(job.work.size()), int64_t(job.batch_id));
+        for (const auto& w : job.work) span.member(w.seq, w.n_tokens);
         if (st.fault_now()) {
           self->quit(injected_fault(st.init.name));
           return injected_fault(st.init.name);
@@ -52,17 +54,25 @@ device_actor::behavior_type device_fn(self_ptr self, device_init init) {
           r.error = st.init.name + ": " + s.message();
         ++st.batches;
         st.update_gauge();
-        if (!st.init.modelled_time || r.seconds <= 0) return r;
+        if (!st.init.modelled_time || r.seconds <= 0) {
+          trace::sent(trace::actor_kind::device, trace::what::batch_done, self->id(), -1, int32_t(r.out.size()), int64_t(r.batch_id));
+          return r;
+        }
         const uint64_t key = st.next_key++;
         auto rp = self->make_response_promise<prefill_result>();
         const double secs = r.seconds;
         st.pending_prefill.emplace(key, std::make_pair(rp, std::move(r)));
+        trace::sent(trace::actor_kind::device, trace::what::deliver, self->id(), -1, 0, int64_t(key));
         self->delayed_send(self, to_timespan(secs), deliver_atom::value, key);
         return rp;
       },
       [=](step_atom, step_job& job) -> caf::result<step_result> {
         auto& st = self->state;
-        trace::scope span(trace::what::decode_step, self->id(), int64_t(job.step_id), int32_t(job.run.size()));
+        trace::handler h(trace::actor_kind::device, trace::what::decode_step, self->id(), -1, int64_t(job.step_id));
+        trace::scope span(trace::actor_kind::device, trace::what::decode_step, self->id(), -1, int32_t(job.run.size()), int64_t(job.step_id));
+        for (const auto& w : job.run) span.member(w.seq);
+        for (const auto& l : job.load) span.member(l.seq, -1);   // a: -1 loaded (swap-in / KV arrival)
+        for (int64_t e : job.evict) span.member(e, -2);          // a: -2 evicted
         if (st.fault_now()) {
           self->quit(injected_fault(st.init.name));
           return injected_fault(st.init.name);
@@ -73,29 +83,44 @@ device_actor::behavior_type device_fn(self_ptr self, device_init init) {
           r.error = st.init.name + ": " + s.message();
         ++st.batches;
         st.update_gauge();
-        if (!st.init.modelled_time || r.seconds <= 0) return r;
+        if (!st.init.modelled_time || r.seconds <= 0) {
+          trace::sent(trace::actor_kind::device, trace::what::step_done, self->id(), -1, int32_t(r.tokens.size()), int64_t(r.step_id));
+          return r;
+        }
         const uint64_t key = st.next_key++;
         auto rp = self->make_response_promise<step_result>();
         const double secs = r.seconds;
         st.pending_step.emplace(key, std::make_pair(rp, std::move(r)));
+        trace::sent(trace::actor_kind::device, trace::what::deliver, self->id(), -1, 0, int64_t(key));
         self->delayed_send(self, to_timespan(secs), deliver_atom::value, key);
         return rp;
       },
       [=](free_atom, const std::vector<int64_t>& seqs) {
+        trace::handler h(trace::actor_kind::device, trace::what::free_kv, self->id());
+        if (trace::enabled())
+          for (int64_t q : seqs) trace::record(trace::actor_kind::device, trace::kind::member, trace::what::free_kv, self->id(), q);
         self->state.init.backend->free(seqs);
         self->state.update_gauge();
       },
       [=](deliver_atom, uint64_t key) {
+        trace::handler h(trace::actor_kind::device, trace::what::deliver, self->id(), -1, int64_t(key));
         auto& st = self->state;
         if (auto it = st.pending_prefill.find(key); it != st.pending_prefill.end()) {
+          trace::sent(trace::actor_kind::device, trace::what::batch_done, self->id(), -1, int32_t(it->second.second.out.size()),
+                      int64_t(it->second.second.batch_id));
           it->second.first.deliver(std::move(it->second.second));
           st.pending_prefill.erase(it);
         } else if (auto jt = st.pending_step.find(key); jt != st.pending_step.end()) {
+          trace::sent(trace::actor_kind::device, trace::what::step_done, self->id(), -1, int32_t(jt->second.second.tokens.size()),
+                      int64_t(jt->second.second.step_id));
           jt->second.first.deliver(std::move(jt->second.second));
           st.pending_step.erase(jt);
         }
       },
-      [=](fault_atom) { self->quit(injected_fault(self->state.init.name)); },
+      [=](fault_atom) {
+        trace::handler h(trace::actor_kind::device, trace::what::fault, self->id());
+        self->quit(injected_fault(self->state.init.name));
+      },
   };
 }
 

@@ -49,7 +49,7 @@ void fail_request(self_ptr self, int64_t id, const std::string& why) {
   auto& st = self->state;
   auto it = st.reqs.find(id);
   if (it == st.reqs.end()) return;
-  trace::record(trace::kind::send, trace::what::fail, self->id(), id);
+  trace::sent(trace::actor_kind::prefill_scheduler, trace::what::fail, self->id(), id);
   self->send(it->second.owner, fail_atom::value, why);
   st.reqs.erase(it);
   st.prefill_start.erase(id);
@@ -100,6 +100,7 @@ void on_batch_done(self_ptr self, size_t d, prefill_result& r) {
       continue;
     }
     const bool last = req.stop.check(o.first_token, 1) != stop_reason::none;
+    trace::sent(trace::actor_kind::prefill_scheduler, trace::what::first_token, self->id(), o.seq, o.first_token);
     self->send(req.owner, first_atom::value, o.first_token, started, dev.name, last);
     if (last) {
       st.reqs.erase(it);
@@ -125,7 +126,7 @@ void on_batch_done(self_ptr self, size_t d, prefill_result& r) {
       st.loads.loads[size_t(target)].context_tokens += req.spec.input_tokens + 1;
     }
     decode_request dr{req.spec, req.stop, o.first_token, now, target, std::move(o.kv), req.owner};
-    trace::record(trace::kind::send, trace::what::kv_transfer, self->id(), o.seq, req.spec.input_tokens);
+    trace::sent(trace::actor_kind::prefill_scheduler, trace::what::admit, self->id(), o.seq, req.spec.input_tokens);
     self->send(st.decode, admit_atom::value, std::move(dr));
     st.reqs.erase(it);
   }
@@ -161,8 +162,9 @@ void dispatch(self_ptr self) {
       dev.pieces.push_back({q.input_tokens, 0});
       dev.batch.push_back(q.id);
       st.prefill_start[q.id] = now;
+      trace::record(trace::actor_kind::prefill_scheduler, trace::kind::span_end, trace::what::queue_wait, self->id(), q.id);
+      trace::sent(trace::actor_kind::prefill_scheduler, trace::what::prefill_start, self->id(), q.id);
       self->send(req.owner, prefill_atom::value, now, dev.name);
-      trace::record(trace::kind::span_end, trace::what::queue_wait, self->id(), q.id);
     }
     size_t k = 0;
     for (size_t i = 0; i < st.queue.size(); ++i)
@@ -172,10 +174,23 @@ void dispatch(self_ptr self) {
     st.init.shared->counters.prefill_batches.fetch_add(1);
     dev.busy = true;
     dev.busy_until = now + st.cost->prefill_time(dev.pieces);
-    trace::record(trace::kind::send, trace::what::prefill_batch, self->id(), int64_t(job.batch_id), int32_t(job.work.size()));
+    if (trace::enabled()) {
+      trace::sent(trace::actor_kind::prefill_scheduler, trace::what::prefill_batch, self->id(), -1, int32_t(job.work.size()), int64_t(job.batch_id));
+      for (const auto& w : job.work)
+        trace::record(trace::actor_kind::prefill_scheduler, trace::kind::member, trace::what::prefill_batch, self->id(), w.seq, w.n_tokens,
+                      int64_t(job.batch_id));
+    }
+    const auto batch_id = int64_t(job.batch_id);
     self->request(dev.handle, caf::infinite, prefill_atom::value, std::move(job))
-        .then([=](prefill_result& r) { on_batch_done(self, p, r); },
-              [=](caf::error& e) { on_device_down(self, p, self->system().render(e)); });
+        .then(
+            [=](prefill_result& r) {
+        trace::handler h(trace::actor_kind::prefill_scheduler, trace::what::batch_done, self->id(), -1, batch_id);
+              on_batch_done(self, p, r);
+            },
+            [=](caf::error& e) {
+        trace::handler h(trace::actor_kind::prefill_scheduler, trace::what::device_down, self->id(), -1, batch_id);
+              on_device_down(self, p, self->system().render(e));
+            });
   }
 }
 
@@ -193,17 +208,20 @@ prefill_scheduler_actor::behavior_type prefill_fn(self_ptr self, scheduler_init 
     self->monitor(st.init.devices[i]);
   }
   self->set_down_handler([=](caf::down_msg& dm) {
+        trace::handler h(trace::actor_kind::prefill_scheduler, trace::what::down, self->id(), -1, -1);
     auto& s = self->state;
     for (size_t i = 0; i < s.devs.size(); ++i)
       if (s.devs[i].handle && s.devs[i].handle.address() == dm.source) on_device_down(self, i, self->system().render(dm.reason));
   });
+  trace::sent(trace::actor_kind::prefill_scheduler, trace::what::register_peer, self->id());
   self->send(decode, register_atom::value, prefill_scheduler_actor{self});
   return {
       [=](enqueue_atom, prefill_request& r) {
         auto& s = self->state;
-        trace::record(trace::kind::receive, trace::what::enqueue, self->id(), r.spec.id);
+        trace::handler h(trace::actor_kind::prefill_scheduler, trace::what::enqueue, self->id(), r.spec.id, -1);
         if (std::none_of(s.devs.begin(), s.devs.end(), [](const pf_device& x) { return x.alive; })) {
           s.init.shared->counters.queued.fetch_sub(1);
+          trace::sent(trace::actor_kind::prefill_scheduler, trace::what::fail, self->id(), r.spec.id);
           self->send(r.owner, fail_atom::value, std::string("no prefill device left"));
           return;
         }
@@ -212,15 +230,16 @@ prefill_scheduler_actor::behavior_type prefill_fn(self_ptr self, scheduler_init 
           return a.arrival_s != b.arrival_s ? a.arrival_s < b.arrival_s : a.id < b.id;
         });
         s.queue.insert(pos, q);
-        trace::record(trace::kind::span_begin, trace::what::queue_wait, self->id(), r.spec.id);
+        trace::record(trace::actor_kind::prefill_scheduler, trace::kind::span_begin, trace::what::queue_wait, self->id(), r.spec.id, r.spec.input_tokens);
         s.reqs.emplace(r.spec.id, std::move(r));
         dispatch(self);
       },
       [=](cancel_atom, int64_t id) {
         auto& s = self->state;
-        trace::record(trace::kind::receive, trace::what::cancel, self->id(), id);
+        trace::handler h(trace::actor_kind::prefill_scheduler, trace::what::cancel, self->id(), id, -1);
         auto qit = std::find_if(s.queue.begin(), s.queue.end(), [&](const auto& q) { return q.id == id; });
         if (qit != s.queue.end()) {
+          trace::record(trace::actor_kind::prefill_scheduler, trace::kind::span_end, trace::what::queue_wait, self->id(), id);
           s.queue.erase(qit);
           s.reqs.erase(id);
           s.init.shared->counters.queued.fetch_sub(1);
@@ -230,9 +249,13 @@ prefill_scheduler_actor::behavior_type prefill_fn(self_ptr self, scheduler_init 
           s.cancelled.insert(id);  // in a batch: its KV is dropped when the batch returns
           return;
         }
+        trace::sent(trace::actor_kind::prefill_scheduler, trace::what::cancel, self->id(), id);
         self->send(s.decode, cancel_atom::value, id);  // after our admit (FIFO per pair)
       },
-      [=](load_atom, decode_loads& l) { self->state.loads = std::move(l); },
+      [=](load_atom, decode_loads& l) {
+        trace::handler h(trace::actor_kind::prefill_scheduler, trace::what::load_report, self->id(), -1, -1);
+        self->state.loads = std::move(l);
+      },
   };
 }
 

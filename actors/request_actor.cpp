@@ -46,6 +46,8 @@ void on_token(self_ptr self, int32_t token) {
   auto& st = self->state;
   st.res.tokens.push_back(token);
   st.res.times.last_token_s = now(self);
+  // The subscriber's callback is this actor's send of a token.
+  trace::sent(trace::actor_kind::request, trace::what::token, self->id(), st.res.id, token);
   if (st.init.cb.on_token) st.init.cb.on_token(st.res.id, token);
 }
 
@@ -63,12 +65,15 @@ request_actor::behavior_type request_fn(self_ptr self, request_init init) {
   // The runtime going away ends the request.
   self->monitor(st.init.prefill);
   self->set_down_handler([=](caf::down_msg&) {
+        trace::handler h(trace::actor_kind::request, trace::what::down, self->id(), self->state.res.id);
     end(self, request_status::failed, "runtime shut down");
   });
   actors::prefill_request pr{st.init.spec, st.init.prompt, st.init.sampling, st.init.stop, request_actor{self}};
+  trace::sent(trace::actor_kind::request, trace::what::enqueue, self->id(), st.res.id, st.init.spec.input_tokens);
   self->send(st.init.prefill, actors::enqueue_atom::value, std::move(pr));
   return {
       [=](actors::prefill_atom, double start_s, const std::string& device) {
+        trace::handler h(trace::actor_kind::request, trace::what::prefill_start, self->id(), self->state.res.id);
         auto& s = self->state;
         if (s.ended()) return;
         s.res.times.prefill_start_s = start_s;
@@ -76,6 +81,7 @@ request_actor::behavior_type request_fn(self_ptr self, request_init init) {
         s.res.status = request_status::prefilling;
       },
       [=](actors::first_atom, int32_t token, double prefill_start_s, const std::string& device, bool last) {
+        trace::handler h(trace::actor_kind::request, trace::what::first_token, self->id(), self->state.res.id);
         auto& s = self->state;
         if (s.ended()) return;
         s.res.times.prefill_start_s = prefill_start_s;
@@ -89,6 +95,7 @@ request_actor::behavior_type request_fn(self_ptr self, request_init init) {
         }
       },
       [=](actors::decoding_atom, const std::string& device) {
+        trace::handler h(trace::actor_kind::request, trace::what::decoding, self->id(), self->state.res.id);
         auto& s = self->state;
         if (s.ended()) return;
         s.res.times.decode_start_s = now(self);
@@ -96,9 +103,9 @@ request_actor::behavior_type request_fn(self_ptr self, request_init init) {
         s.res.status = request_status::decoding;
       },
       [=](actors::token_atom, int32_t token, int32_t reason) {
+        trace::handler h(trace::actor_kind::request, trace::what::token, self->id(), self->state.res.id);
         auto& s = self->state;
         if (s.ended()) return;
-        trace::record(trace::kind::receive, trace::what::token, self->id(), s.res.id, token);
         on_token(self, token);
         if (reason != int32_t(stop_reason::none)) {
           s.res.reason = static_cast<stop_reason>(reason);
@@ -106,13 +113,14 @@ request_actor::behavior_type request_fn(self_ptr self, request_init init) {
         }
       },
       [=](actors::fail_atom, std::string& why) {
-        trace::record(trace::kind::receive, trace::what::fail, self->id(), self->state.res.id);
+        trace::handler h(trace::actor_kind::request, trace::what::fail, self->id(), self->state.res.id);
         end(self, request_status::failed, std::move(why));
       },
       [=](actors::cancel_atom) {
+        trace::handler h(trace::actor_kind::request, trace::what::cancel, self->id(), self->state.res.id);
         auto& s = self->state;
         if (s.ended()) return;
-        trace::record(trace::kind::receive, trace::what::cancel, self->id(), s.res.id);
+        trace::sent(trace::actor_kind::request, trace::what::cancel, self->id(), s.res.id);
         // Through the prefill scheduler, which forwards it to the decode
         // scheduler after its own hand-off (FIFO per sender): no race.
         self->send(s.init.prefill, actors::cancel_atom::value, int64_t(s.res.id));

@@ -285,6 +285,9 @@ status Runtime::inject_fault(const std::string& device) {
 }
 
 void Runtime::set_tracing(bool on) { trace::set_enabled(on); }
+bool Runtime::tracing() const { return trace::enabled(); }
+status Runtime::dump_trace(const std::string& path) const { return trace::dump_jsonl(path); }
+void Runtime::clear_trace() { trace::clear(); }
 
 void Runtime::shutdown() {
   auto& p = *p_;

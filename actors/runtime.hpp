@@ -113,8 +113,14 @@ class Runtime {
   runtime_stats stats() const;
   // Test hook: the named device fails now (as if it crashed).
   status inject_fault(const std::string& device);
-  // Tracing (actors/trace.hpp), off by default.
+  // Tracing (actors/trace.hpp): off by default, switchable while running.
+  // The rings are per thread and process-wide (shared by every runtime).
   void set_tracing(bool on);
+  bool tracing() const;
+  // Writes the trace rings as JSON lines (one event per line, see
+  // trace::dump_jsonl) to `path`; clear_trace() empties them.
+  status dump_trace(const std::string& path) const;
+  void clear_trace();
   // Ends every actor; requests in flight end as failed ("runtime shut down").
   void shutdown();
 

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -54,8 +55,14 @@ void parse_group(const YAML::Node& n, const std::string& where, group_config& g,
   std::string backend = "cpu";
   get(n, "backend", backend);
   const backend_kind bk = parse_backend(backend, where);
+  // fail_at_batch: N (every device of the group) or {NAME: N, ...}.
   int32_t fail_at = 0;
-  get(n, "fail_at_batch", fail_at);
+  std::vector<std::pair<std::string, int32_t>> fail_at_named;
+  if (const auto& f = n["fail_at_batch"]; f && f.IsMap()) {
+    for (const auto& kv : f) fail_at_named.emplace_back(kv.first.as<std::string>(), kv.second.as<int32_t>());
+  } else {
+    get(n, "fail_at_batch", fail_at);
+  }
   const auto& d = n["devices"];
   if (!d) throw parse_error{where + ".devices: missing"};
   if (d.IsScalar()) {
@@ -74,6 +81,11 @@ void parse_group(const YAML::Node& n, const std::string& where, group_config& g,
     }
   } else {
     throw parse_error{where + ".devices: expected a count or a list of names"};
+  }
+  for (const auto& [name, at] : fail_at_named) {
+    auto it = std::find_if(g.devices.begin(), g.devices.end(), [&](const device_config& x) { return x.name == name; });
+    if (it == g.devices.end()) throw parse_error{where + ".fail_at_batch: no device named '" + name + "' in the group"};
+    it->fail_at_batch = at;
   }
 }
 
@@ -158,6 +170,11 @@ status validate(const runtime_config& c) {
   if (c.admission.max_in_flight <= 0) return bad("admission.max_in_flight must be > 0");
   if (c.admission.max_tokens_limit <= 0) return bad("admission.max_tokens must be > 0");
   if (c.prefill_limits.max_batch_tokens <= 0) return bad("limits.prefill_max_batch_tokens must be > 0");
+  if (!(c.cost.correction_alpha >= 0.0 && c.cost.correction_alpha <= 1.0))
+    return bad("cost_model.correction_alpha must be in [0, 1] (0 turns the online correction off)");
+  for (auto [g, where] : {std::pair{&c.prefill, "groups.prefill"}, std::pair{&c.decode, "groups.decode"}})
+    for (const auto& d : g->devices)
+      if (d.fail_at_batch < 0) return bad(std::string(where) + ".fail_at_batch must be >= 0 (0: never)");
   if (c.cost.type != "preset" && c.cost.type != "file" && c.cost.type != "fitted")
     return bad("cost_model.type: unknown '" + c.cost.type + "' (expected preset, file or fitted)");
   std::string err;

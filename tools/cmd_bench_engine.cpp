@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "gpu/engine/sampler.hpp"
 #include "gpu/kernels/gemm.hpp"
 #include "gpu/kernels/machine_ceilings.hpp"
+#include "gpu/kernels/thread_affinity.hpp"
 #include "gpu/model/model_loader.hpp"
 #include "gpu/model/random_weights.hpp"
 #include "tools/subcommand.hpp"
@@ -55,6 +57,8 @@ int run_bench_engine(int argc, char** argv) {
   app.add_option("--batches", batch_sizes, "sequence counts of the batched decode test")->delimiter(',')->capture_default_str();
   app.add_option("--reps", reps, "repetitions (best is kept)")->capture_default_str();
   app.add_option("--json", json_path, "also write the results as JSON");
+  bool no_pin = false;
+  app.add_flag("--no-pin", no_pin, "leave the OpenMP threads unpinned (default: pinned to distinct CPUs)");
   CLI11_PARSE(app, argc, argv);
 
   kairos::model_config cfg;
@@ -96,9 +100,10 @@ int run_bench_engine(int argc, char** argv) {
   store = {};  // the engine packed its own copy
   auto& e = **eng;
   omp_set_num_threads(threads);
-  std::printf("kairos bench engine: %s, %.1fM params, F32 compute, %d threads, gemm %s\n",
+  const bool pinned = !no_pin && !std::getenv("OMP_PROC_BIND") && kairos::kernels::pin_openmp_threads(threads);
+  std::printf("kairos bench engine: %s, %.1fM params, F32 compute, %d threads%s, gemm %s\n",
               model_dir.empty() ? shape.c_str() : model_dir.c_str(), cfg.n_params() / 1e6, threads,
-              kairos::kernels::gemm_isa());
+              pinned ? " (pinned)" : "", kairos::kernels::gemm_isa());
 
   const double sgemm_peak = kairos::kernels::measure_sgemm_gflops(threads);
   const double triad = kairos::kernels::measure_triad_gbps(threads);

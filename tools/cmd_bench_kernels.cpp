@@ -21,6 +21,7 @@
 
 #include "gpu/kernels/gemm.hpp"
 #include "gpu/kernels/machine_ceilings.hpp"
+#include "gpu/kernels/thread_affinity.hpp"
 #include "tools/subcommand.hpp"
 
 namespace {
@@ -62,27 +63,6 @@ void fill(std::vector<float>& v, std::uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> d(-1.f, 1.f);
   for (auto& e : v) e = d(rng);
-}
-
-// Pins the OpenMP threads to distinct CPUs of the process's affinity mask (like
-// OMP_PROC_BIND=true). On a shared machine, unpinned threads can end up on one
-// CPU, where libgomp's spinning barrier costs a scheduler time slice per call.
-bool pin_openmp_threads(int threads) {
-  cpu_set_t mask;
-  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return false;
-  std::vector<int> cpus;
-  for (int c = 0; c < CPU_SETSIZE; ++c)
-    if (CPU_ISSET(c, &mask)) cpus.push_back(c);
-  if (cpus.empty()) return false;
-  bool ok = true;
-#pragma omp parallel num_threads(threads) reduction(&& : ok)
-  {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpus[omp_get_thread_num() % cpus.size()], &one);
-    ok = sched_setaffinity(0, sizeof one, &one) == 0;
-  }
-  return ok;
 }
 
 void usage() {
@@ -144,7 +124,7 @@ int run_bench_kernels(int argc, char** argv) {
     for (auto s : {qkv, o, gate_up, down, head})
       if (!quick || s.name == gate_up.name || s.name == head.name) rows.push_back({s, m});
 
-  const bool pinned = pin && pin_openmp_threads(threads);
+  const bool pinned = pin && kairos::kernels::pin_openmp_threads(threads);
   std::printf("kairos bench kernels: %d threads%s, gemm path %s, OpenBLAS %s\n", threads,
               pinned ? " (pinned)" : "", kairos::kernels::gemm_isa(), openblas_get_config());
   const double triad0 = kairos::kernels::measure_triad_gbps(threads);

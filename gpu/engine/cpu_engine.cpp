@@ -93,6 +93,65 @@ kv_pool& cpu_engine::kv_storage() { return p_->pool; }
 std::size_t cpu_engine::weight_bytes_per_token() const { return p_->weight_bytes; }
 void cpu_engine::free_sequence(seq_id s) { (void)p_->table.free_sequence(s); }
 
+kv_blob cpu_engine::export_sequence(seq_id s) const {
+  kv_blob b;
+  const auto& table = p_->table;
+  if (!table.contains(s) || table.n_tokens(s) == 0) return b;
+  b.n_tokens = table.n_tokens(s);
+  const auto blocks = table.blocks(s);
+  const int bs = table.block_size();
+  kv_pool_shape shape = p_->pool.shape();
+  shape.n_blocks = static_cast<int>(blocks.size());
+  b.rows = std::make_unique<kv_pool>(shape);
+  for (int t = 0; t < b.n_tokens; ++t)
+    b.rows->copy_token_from(p_->pool, blocks[static_cast<std::size_t>(t / bs)], t % bs, t / bs, t % bs);
+  return b;
+}
+
+forward_status cpu_engine::import_sequence(seq_id s, int n_tokens, const kv_pool& rows, std::string* why) {
+  auto fail = [&](forward_status st, std::string msg) {
+    if (why) *why = std::move(msg);
+    return st;
+  };
+  auto& table = p_->table;
+  const auto& mine = p_->pool.shape();
+  const auto& theirs = rows.shape();
+  const std::string name = "sequence " + std::to_string(s);
+  if (table.contains(s)) return fail(forward_status::invalid_batch, name + " is already resident");
+  if (n_tokens <= 0) return fail(forward_status::invalid_batch, name + ": nothing to import");
+  if (theirs.n_layers != mine.n_layers || theirs.n_kv_heads != mine.n_kv_heads || theirs.head_dim != mine.head_dim ||
+      theirs.block_size != mine.block_size)
+    return fail(forward_status::invalid_batch, name + ": KV rows of another shape (layers, kv heads, head_dim, block size)");
+  if (static_cast<long long>(theirs.n_blocks) * theirs.block_size < n_tokens)
+    return fail(forward_status::invalid_batch, name + ": " + std::to_string(n_tokens) + " tokens claimed, the rows hold " +
+                                                   std::to_string(theirs.n_blocks * theirs.block_size));
+  if (n_tokens > p_->cfg.max_position)
+    return fail(forward_status::invalid_batch, name + ": " + std::to_string(n_tokens) + " tokens exceed max_position");
+  const kv_append a{s, n_tokens};
+  kv_plan plan;
+  if (auto st = table.prepare(std::span<const kv_append>(&a, 1), plan); st != kv_status::ok) {
+    if (st == kv_status::out_of_blocks)
+      return fail(forward_status::kv_exhausted, "KV cache exhausted: importing " + name + " needs " +
+                                                    std::to_string(table.blocks_needed(s, n_tokens)) + " blocks, " +
+                                                    std::to_string(table.n_free()) + " free");
+    return fail(forward_status::invalid_batch, name + ": " + kv_status_name(st));
+  }
+  table.apply(plan);
+  const auto blocks = table.blocks(s);
+  const int bs = table.block_size();
+  for (int t = 0; t < n_tokens; ++t)
+    p_->pool.copy_token_from(rows, t / bs, t % bs, blocks[static_cast<std::size_t>(t / bs)], t % bs);
+  return forward_status::ok;
+}
+
+forward_status cpu_engine::import_sequence(seq_id s, const kv_blob& blob, std::string* why) {
+  if (!blob.rows) {
+    if (why) *why = "sequence " + std::to_string(s) + ": no KV rows to import";
+    return forward_status::invalid_batch;
+  }
+  return import_sequence(s, blob.n_tokens, *blob.rows, why);
+}
+
 result<std::unique_ptr<cpu_engine>> cpu_engine::load(const std::string& path, const engine_options& opts) {
   auto m = load_model(path);
   if (!m) return m.err();

@@ -50,6 +50,14 @@ struct forward_result {
   }
 };
 
+// A sequence's KV rows out of an engine's paged cache, packed into blocks
+// 0..n-1 of a pool of their own (same layer/head/block shape as the engine's
+// pool): what moves between devices on a KV transfer.
+struct kv_blob {
+  int n_tokens = 0;
+  std::unique_ptr<kv_pool> rows;  // null when n_tokens == 0
+};
+
 class cpu_engine {
  public:
   // Packs the weights (any stored dtype) for the kernels. The store may be
@@ -68,6 +76,19 @@ class cpu_engine {
 
   // Forgets a sequence and returns its KV blocks.
   void free_sequence(seq_id s);
+
+  // -- moving a sequence's KV between engines --
+  // Copies s's KV rows out (the sequence stays resident); an empty blob when
+  // s is unknown.
+  kv_blob export_sequence(seq_id s) const;
+  // Makes s resident with the n_tokens rows of `rows` (blocks 0.., as
+  // export_sequence packs them): reserves blocks through the table's
+  // prepare/apply, then copies. kv_exhausted when the cache cannot hold it,
+  // invalid_batch when s is already resident or the rows do not fit this
+  // engine's shape; in both cases nothing has changed. `why` says why.
+  forward_status import_sequence(seq_id s, int n_tokens, const kv_pool& rows, std::string* why = nullptr);
+  forward_status import_sequence(seq_id s, const kv_blob& blob, std::string* why = nullptr);
+
   const kv_block_table& kv_table() const;
   kv_pool& kv_storage();
   // Bytes of packed weights the engine reads for one decode step of one

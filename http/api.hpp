@@ -1,0 +1,112 @@
+#pragma once
+// The serving front's protocol logic, without any networking: parsing and
+// validating request JSON (OpenAI completions / chat, the WebSocket request),
+// the response and frame bodies, and the Prometheus metrics. server.cpp (the
+// only Beast TU) moves these bytes over HTTP, SSE and WebSocket.
+// Talks to the runtime only through actors/runtime.hpp.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/runtime.hpp"
+#include "gpu/tokenizer/bpe_tokenizer.hpp"
+#include "gpu/tokenizer/stream_decoder.hpp"
+
+namespace kairos::http {
+
+using json = nlohmann::json;
+
+// An error a client can act on: the HTTP status, and the OpenAI error body
+// {"error": {"message", "type", "code", "param"}}.
+struct api_error {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string code = "invalid_value";
+  std::string param;  // the offending field, when there is one
+  json body() const;
+};
+
+// A rejection from Runtime::submit: 429 when the runtime is overloaded, 400
+// otherwise (too long, bad token id, ...), 503 when it is shut down.
+api_error rejection_error(const std::string& runtime_message);
+
+// Parses a body as JSON; a syntax error names the byte offset.
+std::optional<api_error> parse_json_body(const std::string& body, json& out);
+
+enum class endpoint { completions, chat, ws };
+
+struct parsed_request {
+  generate_request req;
+  bool stream = false;
+  std::string model;
+  int32_t prompt_tokens = 0;
+};
+
+// The tokenizer and the names the front serves under.
+struct frontend {
+  explicit frontend(bpe_tokenizer t) : tokenizer(std::move(t)) {}
+  std::string model_name = "kairos";
+  bpe_tokenizer tokenizer;
+  int32_t vocab_size = 0;
+  int32_t max_prompt_tokens = 1 << 20;  // limit before submit (the runtime checks context again)
+  std::array<sched::slo_targets, sched::n_request_classes> class_slo{};  // the config's defaults
+  std::string chat_template;            // raw jinja from tokenizer_config.json, if any (informational)
+
+  // Validates an OpenAI completions / chat body or a WebSocket request
+  // message; on error the message names the field.
+  std::optional<api_error> parse(const json& body, endpoint ep, parsed_request& out) const;
+  // A simple chat template: "<role>: content\n" per message, then "assistant:".
+  std::string render_chat(const json& messages) const;
+};
+
+// Builds the frontend for a config: the tokenizer beside model.path, or the
+// synthetic tokenizer of the random model's vocabulary.
+result<std::shared_ptr<frontend>> make_frontend(const runtime_config& cfg);
+
+// Timings of an ended request, in seconds (-1 where not reached).
+struct request_timings {
+  double queue = -1, prefill = -1, transfer = -1, ttft = -1, tpot = -1, e2e = -1;
+  bool ttft_met = false, tpot_met = false;
+};
+request_timings timings_of(const request_result& r);
+json timings_json(const request_result& r);
+const char* finish_reason(const request_result& r);
+
+// Prometheus metrics, fed by the front's requests.
+class metrics {
+ public:
+  metrics();
+  void observe_token_gap(double seconds);
+  void observe_done(const request_result& r);
+  void observe_rejected(sched::request_class cls);
+  void count_http(int status);
+  std::string render(const runtime_stats& st) const;
+
+ private:
+  struct histogram {
+    std::vector<double> bounds;
+    std::vector<uint64_t> counts;  // per bucket (non-cumulative), plus +Inf
+    double sum = 0;
+    uint64_t n = 0;
+    void observe(double v);
+    void render(std::string& out, const std::string& name, const std::string& help) const;
+  };
+  mutable std::mutex mu_;
+  histogram ttft_, itl_, e2e_, queue_;
+  // [class][kind: ttft, tpot, e2e][met, missed]
+  std::array<std::array<std::array<uint64_t, 2>, 3>, sched::n_request_classes> slo_{};
+  std::array<uint64_t, 4> outcomes_{};  // finished, cancelled, failed, rejected
+  std::array<uint64_t, 6> http_{};      // 2xx 4xx(400) 401 413 429 5xx
+  uint64_t generated_tokens_ = 0;
+};
+
+// Constant-time comparison of a presented key with the configured one.
+bool keys_equal(const std::string& presented, const std::string& expected);
+
+}  // namespace kairos::http

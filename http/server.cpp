@@ -1,0 +1,775 @@
+// The only Beast translation unit: HTTP/1.1 (+SSE) and WebSocket sessions as
+// C++20 coroutines on a small io_context thread pool, one strand per
+// connection. Runtime callbacks (on the runtime's threads) only push events
+// into a connection's queue and wake its coroutine; decoding, JSON and all
+// socket I/O happen on the io threads.
+#include "http/server.hpp"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <thread>
+#include <unordered_map>
+
+#include "http/api.hpp"
+
+namespace kairos::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using asio::use_awaitable;
+using string_request = bhttp::request<bhttp::string_body>;
+
+namespace {
+
+// One request's link to the runtime: its handle once submit returned, and a
+// cancel that works before that too.
+struct live_request {
+  std::mutex mu;
+  std::optional<request_handle> handle;
+  bool cancel_wanted = false;
+  std::atomic<bool> overflowed{false};
+  void cancel() {
+    std::lock_guard lk(mu);
+    if (handle) handle->cancel();
+    else cancel_wanted = true;
+  }
+  void set(request_handle h) {
+    std::lock_guard lk(mu);
+    handle = h;
+    if (cancel_wanted) handle->cancel();
+  }
+};
+
+struct event {
+  enum kind_t { token, done, frame } kind = token;
+  uint64_t key = 0;  // the server-wide request key
+  int32_t tok = 0;
+  double t = 0;      // runtime clock
+  std::shared_ptr<request_result> result;
+  std::string text;  // frame: a ready WebSocket frame
+};
+
+// Posting to the io_context is allowed only while it exists.
+struct post_guard {
+  std::mutex mu;
+  bool alive = true;
+};
+
+// Events from the runtime's threads to one connection's coroutines.
+struct event_queue : std::enable_shared_from_this<event_queue> {
+  explicit event_queue(asio::any_io_executor ex, std::shared_ptr<post_guard> g) : timer(ex), guard(std::move(g)) {}
+  std::mutex mu;
+  std::deque<event> items;
+  bool closed = false;
+  asio::steady_timer timer;
+  std::shared_ptr<post_guard> guard;
+
+  size_t push(event e) {
+    size_t n;
+    {
+      std::lock_guard lk(mu);
+      items.push_back(std::move(e));
+      n = items.size();
+    }
+    wake();
+    return n;
+  }
+  void wake() {
+    std::lock_guard lk(guard->mu);
+    if (guard->alive) asio::post(timer.get_executor(), [self = shared_from_this()] { self->timer.cancel(); });
+  }
+  // Waits (on the strand) until there is an event or the queue is closed.
+  awaitable<void> wait() {
+    for (;;) {
+      {
+        std::lock_guard lk(mu);
+        if (!items.empty() || closed) co_return;
+      }
+      timer.expires_at(asio::steady_timer::time_point::max());
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+  }
+  std::deque<event> take() {
+    std::lock_guard lk(mu);
+    std::deque<event> out;
+    out.swap(items);
+    return out;
+  }
+};
+
+}  // namespace
+
+struct server::impl : std::enable_shared_from_this<server::impl> {
+  Runtime& rt;
+  server_options opt;
+  std::shared_ptr<frontend> fe;
+  metrics mx;
+  std::shared_ptr<asio::io_context> ioc = std::make_shared<asio::io_context>();
+  std::shared_ptr<post_guard> guard = std::make_shared<post_guard>();
+  std::optional<tcp::acceptor> acceptor{std::in_place, *ioc};
+  std::vector<std::thread> threads;
+  uint16_t bound_port = 0;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> stopped{false};
+  std::atomic<int> connections{0};
+  std::atomic<uint64_t> next_key{1};
+  std::mutex live_mu;
+  std::unordered_map<uint64_t, std::shared_ptr<live_request>> live;
+  std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+
+  impl(Runtime& r, server_options o) : rt(r), opt(std::move(o)) {}
+
+  void log(const std::string& m) const {
+    if (opt.log) opt.log(m);
+    else std::fprintf(stderr, "kairos serve: %s\n", m.c_str());
+  }
+
+  // -- requests --
+
+  // Submits with callbacks that feed `q`; returns the key, or the rejection.
+  result<uint64_t> submit(const generate_request& req, const std::shared_ptr<event_queue>& q, const std::shared_ptr<live_request>& lr) {
+    const uint64_t key = next_key.fetch_add(1);
+    {
+      std::lock_guard lk(live_mu);
+      live[key] = lr;
+    }
+    request_callbacks cb;
+    std::weak_ptr<impl> self = weak_from_this();
+    const size_t max_pending = opt.max_pending_events;
+    cb.on_token = [q, lr, key, self, max_pending](int64_t, int32_t tok) {
+      auto s = self.lock();
+      event e;
+      e.kind = event::token;
+      e.key = key;
+      e.tok = tok;
+      e.t = s ? s->rt.now_s() : 0;
+      if (q->push(std::move(e)) > max_pending && !lr->overflowed.exchange(true)) lr->cancel();
+    };
+    cb.on_done = [q, key, self](const request_result& r) {
+      if (auto s = self.lock()) {
+        s->mx.observe_done(r);
+        std::lock_guard lk(s->live_mu);
+        s->live.erase(key);
+      }
+      event e;
+      e.kind = event::done;
+      e.key = key;
+      e.result = std::make_shared<request_result>(r);
+      q->push(std::move(e));
+    };
+    auto h = rt.submit(req, std::move(cb));
+    if (!h) {
+      std::lock_guard lk(live_mu);
+      live.erase(key);
+      mx.observe_rejected(req.cls);
+      return make_error(h.message());
+    }
+    lr->set(h.value());
+    return key;
+  }
+
+  // -- HTTP helpers --
+
+  bool authorized(const string_request& req, std::string& why) const {
+    const std::string target(req.target());
+    if (target.find("api_key=") != std::string::npos || target.find("key=") != std::string::npos ||
+        target.find("token=") != std::string::npos) {
+      why = "a key was sent in the URL; send it only as 'Authorization: Bearer KEY'";
+      return false;
+    }
+    if (opt.api_key.empty()) return true;
+    auto it = req.find(bhttp::field::authorization);
+    if (it == req.end()) {
+      why = "missing 'Authorization: Bearer KEY' header";
+      return false;
+    }
+    std::string v(it->value());
+    if (v.rfind("Bearer ", 0) != 0) {
+      why = "the Authorization header is not 'Bearer KEY'";
+      return false;
+    }
+    if (!keys_equal(v.substr(7), opt.api_key)) {
+      why = "wrong API key";
+      return false;
+    }
+    return true;
+  }
+
+  template <class Stream>
+  awaitable<void> send(Stream& stream, unsigned version, bool keep_alive, int status, std::string body,
+                       std::string content_type = std::string("application/json")) {
+    bhttp::response<bhttp::string_body> res{bhttp::status(status), version};
+    res.set(bhttp::field::server, "kairos");
+    res.set(bhttp::field::content_type, content_type);
+    if (status == 401) res.set(bhttp::field::www_authenticate, "Bearer");
+    res.keep_alive(keep_alive);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    mx.count_http(status);
+    co_await bhttp::async_write(stream, res, use_awaitable);
+  }
+};
+
+namespace {
+
+using impl_ptr = std::shared_ptr<server::impl>;
+
+std::string error_body(int status, const std::string& message, const std::string& type, const std::string& code) {
+  api_error e;
+  e.status = status;
+  e.message = message;
+  e.type = type;
+  e.code = code;
+  return e.body().dump();
+}
+
+json usage_json(int32_t prompt_tokens, size_t completion) {
+  return json{{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion},
+              {"total_tokens", prompt_tokens + int64_t(completion)}};
+}
+
+std::string ms_now_id(uint64_t key) { return std::to_string(key); }
+
+// POST /v1/completions and /v1/chat/completions.
+awaitable<bool> handle_completion(impl_ptr S, beast::tcp_stream& stream, const string_request& req, endpoint ep) {
+  const bool keep = req.keep_alive();
+  const unsigned ver = req.version();
+  json body;
+  parsed_request pr;
+  std::optional<api_error> err = parse_json_body(req.body(), body);
+  if (!err) err = S->fe->parse(body, ep, pr);
+  if (err) {
+    S->log("400 " + std::string(req.target()) + ": " + err->message);
+    co_await S->send(stream, ver, keep, err->status, err->body().dump());
+    co_return keep;
+  }
+  auto q = std::make_shared<event_queue>(stream.get_executor(), S->guard);
+  auto lr = std::make_shared<live_request>();
+  auto key = S->submit(pr.req, q, lr);
+  if (!key) {
+    const api_error e = rejection_error(key.message());
+    S->log(std::to_string(e.status) + " " + std::string(req.target()) + ": " + e.message);
+    co_await S->send(stream, ver, keep, e.status, e.body().dump());
+    co_return keep;
+  }
+  const bool chat = ep == endpoint::chat;
+  const std::string id = (chat ? "chatcmpl-" : "cmpl-") + ms_now_id(*key);
+  const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const char* object = chat ? (pr.stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+  stream_decoder dec(S->fe->tokenizer);
+  std::string text;
+  std::vector<int32_t> ids;
+  double last_t = -1;
+  std::shared_ptr<request_result> result;
+
+  auto chunk_json = [&](const std::string& delta, const std::vector<int32_t>& delta_ids, const char* finish) {
+    json choice = {{"index", 0}, {"finish_reason", finish ? json(finish) : json(nullptr)}};
+    if (chat) {
+      json d = json::object();
+      if (!delta.empty() || !finish) d["content"] = delta;
+      choice["delta"] = d;
+    } else {
+      choice["text"] = delta;
+      choice["logprobs"] = nullptr;
+    }
+    choice["token_ids"] = delta_ids;
+    return json{{"id", id}, {"object", object}, {"created", created}, {"model", pr.model}, {"choices", json::array({choice})}};
+  };
+
+  bool alive = true;
+  std::optional<bhttp::response<bhttp::empty_body>> head;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> sr;
+  auto write_chunk = [&](const std::string& s) -> awaitable<void> {
+    co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(s)), use_awaitable);
+  };
+  try {
+    if (pr.stream) {
+      head.emplace(bhttp::status::ok, ver);
+      head->set(bhttp::field::server, "kairos");
+      head->set(bhttp::field::content_type, "text/event-stream");
+      head->set(bhttp::field::cache_control, "no-cache");
+      head->chunked(true);
+      head->keep_alive(keep);
+      sr.emplace(*head);
+      co_await bhttp::async_write_header(stream, *sr, use_awaitable);
+      S->mx.count_http(200);
+      if (chat) {
+        json first = chunk_json("", {}, nullptr);
+        first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+        co_await write_chunk("data: " + first.dump() + "\n\n");
+      }
+    }
+    while (!result) {
+      co_await q->wait();
+      std::string delta;
+      std::vector<int32_t> delta_ids;
+      for (auto& e : q->take()) {
+        if (e.kind == event::token) {
+          delta += dec.push(e.tok);
+          delta_ids.push_back(e.tok);
+          ids.push_back(e.tok);
+          if (last_t >= 0) S->mx.observe_token_gap(e.t - last_t);
+          last_t = e.t;
+        } else if (e.kind == event::done) {
+          result = e.result;
+        }
+      }
+      if (result) delta += dec.flush();
+      text += delta;
+      if (pr.stream && (!delta_ids.empty() || !delta.empty()))
+        co_await write_chunk("data: " + chunk_json(delta, delta_ids, nullptr).dump() + "\n\n");
+    }
+  } catch (const boost::system::system_error& ex) {
+    // The client went away: cancel the request (its KV is freed) and drop the connection.
+    S->log("client disconnected from " + id + " (" + ex.code().message() + "); cancelling it");
+    lr->cancel();
+    alive = false;
+  }
+  if (!alive) co_return false;
+  const json usage = usage_json(pr.prompt_tokens, result->tokens.size());
+  const char* finish = finish_reason(*result);
+  if (result->status == request_status::failed && !pr.stream) {
+    api_error e;
+    e.status = 500;
+    e.type = "server_error";
+    e.code = "request_failed";
+    e.message = "the request failed: " + result->error;
+    co_await S->send(stream, ver, keep, 500, e.body().dump());
+    co_return keep;
+  }
+  if (pr.stream) {
+    json last = chunk_json("", {}, finish);
+    last["usage"] = usage;
+    last["kairos"] = timings_json(*result);
+    if (result->status == request_status::failed) last["error"] = {{"message", result->error}, {"type", "server_error"}};
+    try {
+      co_await write_chunk("data: " + last.dump() + "\n\n");
+      co_await write_chunk("data: [DONE]\n\n");
+      co_await asio::async_write(stream, bhttp::make_chunk_last(), use_awaitable);
+    } catch (const boost::system::system_error&) {
+      co_return false;
+    }
+    co_return keep;
+  }
+  json choice = {{"index", 0}, {"finish_reason", finish}, {"token_ids", result->tokens}};
+  if (chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
+  else {
+    choice["text"] = text;
+    choice["logprobs"] = nullptr;
+  }
+  json out = {{"id", id}, {"object", object}, {"created", created}, {"model", pr.model}, {"choices", json::array({choice})},
+              {"usage", usage}, {"kairos", timings_json(*result)}};
+  co_await S->send(stream, ver, keep, 200, out.dump());
+  co_return keep;
+}
+
+// -- WebSocket /v1/stream --
+
+struct ws_request {
+  json client_id;
+  std::shared_ptr<live_request> lr;
+  stream_decoder dec;
+  int32_t prompt_tokens = 0;
+  size_t n_tokens = 0;
+  double last_t = -1;
+};
+
+struct ws_conn {
+  std::shared_ptr<event_queue> q;
+  std::map<uint64_t, ws_request> reqs;  // strand only
+  std::map<std::string, uint64_t> by_id;  // client id (dumped) -> key
+  bool closed = false;
+};
+
+std::string error_frame(const json& id, const std::string& code, const std::string& message, const std::string& param = "") {
+  json f = {{"type", "error"}, {"id", id}, {"code", code}, {"message", message}};
+  if (!param.empty()) f["param"] = param;
+  return f.dump();
+}
+
+using ws_stream = websocket::stream<beast::tcp_stream>;
+
+awaitable<void> ws_writer(impl_ptr S, std::shared_ptr<ws_stream> ws, std::shared_ptr<ws_conn> c) {
+  try {
+    for (;;) {
+      co_await c->q->wait();
+      auto evs = c->q->take();
+      if (evs.empty() && c->closed) break;
+      for (auto& e : evs) {
+        std::string out;
+        if (e.kind == event::frame) {
+          out = std::move(e.text);
+        } else {
+          auto it = c->reqs.find(e.key);
+          if (it == c->reqs.end()) continue;
+          ws_request& r = it->second;
+          if (e.kind == event::token) {
+            // Coalescing is left to the client; one frame per token keeps timestamps exact.
+            std::string d = r.dec.push(e.tok);
+            ++r.n_tokens;
+            if (r.last_t >= 0) S->mx.observe_token_gap(e.t - r.last_t);
+            r.last_t = e.t;
+            out = json{{"type", "token"}, {"id", r.client_id}, {"text", d}, {"token_ids", {e.tok}}, {"t", e.t}}.dump();
+          } else {
+            const auto& res = *e.result;
+            std::string rest = r.dec.flush();
+            if (r.lr->overflowed.load()) {
+              std::string f = error_frame(r.client_id, "slow_client",
+                                          "the client read too slowly; the request was cancelled after " +
+                                              std::to_string(S->opt.max_pending_events) + " pending events");
+              co_await ws->async_write(asio::buffer(f), use_awaitable);
+            }
+            json f = {{"type", "done"},
+                      {"id", r.client_id},
+                      {"status", to_string(res.status)},
+                      {"finish_reason", finish_reason(res)},
+                      {"text", rest},
+                      {"usage", usage_json(r.prompt_tokens, res.tokens.size())},
+                      {"timings", timings_json(res)},
+                      {"t", res.times.end_s}};
+            if (res.status == request_status::failed) f["error"] = res.error;
+            out = f.dump();
+            c->by_id.erase(r.client_id.dump());
+            c->reqs.erase(it);
+          }
+        }
+        if (!c->closed) co_await ws->async_write(asio::buffer(out), use_awaitable);
+      }
+      if (c->closed) break;
+    }
+  } catch (const boost::system::system_error&) {
+  }
+  // Whatever is still running belongs to a client that is gone.
+  c->closed = true;
+  for (auto& [k, r] : c->reqs) r.lr->cancel();
+  boost::system::error_code ec;
+  beast::get_lowest_layer(*ws).socket().close(ec);
+}
+
+void ws_handle_message(impl_ptr S, ws_conn& c, const std::string& msg) {
+  json m;
+  if (auto e = parse_json_body(msg, m)) {
+    c.q->push(event{event::frame, 0, 0, 0, nullptr, error_frame(nullptr, e->code, e->message)});
+    return;
+  }
+  json id = m.contains("id") ? m["id"] : json(nullptr);
+  if (!id.is_string() && !id.is_number_integer()) {
+    c.q->push(event{event::frame, 0, 0, 0, nullptr,
+                    error_frame(id, "invalid_type", "'id' is required and must be a string or an integer", "id")});
+    return;
+  }
+  std::string type = "request";
+  if (auto t = m.find("type"); t != m.end()) {
+    if (!t->is_string()) {
+      c.q->push(event{event::frame, 0, 0, 0, nullptr, error_frame(id, "invalid_type", "'type' must be a string", "type")});
+      return;
+    }
+    type = t->get<std::string>();
+  }
+  const std::string idk = id.dump();
+  if (type == "cancel") {
+    auto it = c.by_id.find(idk);
+    if (it == c.by_id.end()) {
+      c.q->push(event{event::frame, 0, 0, 0, nullptr, error_frame(id, "unknown_id", "no request with this id is running")});
+      return;
+    }
+    c.reqs.at(it->second).lr->cancel();  // its done frame says "cancelled"
+    return;
+  }
+  if (type != "request") {
+    c.q->push(event{event::frame, 0, 0, 0, nullptr,
+                    error_frame(id, "invalid_value", "'type' must be \"request\" or \"cancel\", got \"" + type + "\"", "type")});
+    return;
+  }
+  if (c.by_id.count(idk)) {
+    c.q->push(event{event::frame, 0, 0, 0, nullptr, error_frame(id, "duplicate_id", "a request with this id is still running")});
+    return;
+  }
+  if (int(c.reqs.size()) >= S->opt.max_requests_per_connection) {
+    c.q->push(event{event::frame, 0, 0, 0, nullptr,
+                    error_frame(id, "too_many_requests",
+                                "this connection already runs " + std::to_string(c.reqs.size()) + " requests (the limit)")});
+    return;
+  }
+  parsed_request pr;
+  if (auto e = S->fe->parse(m, endpoint::ws, pr)) {
+    c.q->push(event{event::frame, 0, 0, 0, nullptr, error_frame(id, e->code, e->message, e->param)});
+    return;
+  }
+  if (S->stopping) {
+    c.q->push(event{event::frame, 0, 0, 0, nullptr, error_frame(id, "shutting_down", "the server is shutting down")});
+    return;
+  }
+  auto lr = std::make_shared<live_request>();
+  // Events are read on this strand only after we return, so registering after submit is safe.
+  auto k = S->submit(pr.req, c.q, lr);
+  if (!k) {
+    const api_error e = rejection_error(k.message());
+    c.q->push(event{event::frame, 0, 0, 0, nullptr, error_frame(id, e.code, e.message)});
+    return;
+  }
+  c.reqs.emplace(*k, ws_request{id, lr, stream_decoder(S->fe->tokenizer), pr.prompt_tokens});
+  c.by_id[idk] = *k;
+}
+
+awaitable<void> ws_session(impl_ptr S, beast::tcp_stream stream, string_request req) {
+  auto ws = std::make_shared<ws_stream>(std::move(stream));
+  ws->set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws->read_message_max(S->opt.max_ws_message_bytes);
+  ws->set_option(websocket::stream_base::decorator([](websocket::response_type& r) { r.set(bhttp::field::server, "kairos"); }));
+  try {
+    co_await ws->async_accept(req, use_awaitable);
+  } catch (const boost::system::system_error&) {
+    co_return;
+  }
+  ws->text(true);
+  auto c = std::make_shared<ws_conn>();
+  c->q = std::make_shared<event_queue>(ws->get_executor(), S->guard);
+  asio::co_spawn(ws->get_executor(), ws_writer(S, ws, c), asio::detached);
+  beast::flat_buffer buf;
+  for (;;) {
+    try {
+      buf.clear();
+      co_await ws->async_read(buf, use_awaitable);
+    } catch (const boost::system::system_error& ex) {
+      if (ex.code() == websocket::error::message_too_big) S->log("websocket message over the limit; closing (1009)");
+      break;
+    }
+    ws_handle_message(S, *c, beast::buffers_to_string(buf.data()));
+  }
+  // The client went away: cancel its requests (KV freed), stop the writer.
+  c->closed = true;
+  for (auto& [k, r] : c->reqs) r.lr->cancel();
+  {
+    std::lock_guard lk(c->q->mu);
+    c->q->closed = true;
+  }
+  c->q->wake();
+}
+
+awaitable<void> http_session(impl_ptr S, tcp::socket sock) {
+  struct conn_count {
+    server::impl* s;
+    ~conn_count() { --s->connections; }
+  };
+  conn_count cc{S.get()};
+  beast::tcp_stream stream(std::move(sock));
+  beast::flat_buffer buf;
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.body_limit(S->opt.max_body_bytes);
+    parser.header_limit(16 * 1024);
+    stream.expires_after(std::chrono::seconds(120));
+    boost::system::error_code rec;
+    co_await bhttp::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, rec));
+    if (rec) {
+      int status = 0;
+      api_error e;
+      if (rec == bhttp::error::body_limit) {
+        status = e.status = 413;
+        e.code = "body_too_large";
+        e.message = "the request body is over the limit of " + std::to_string(S->opt.max_body_bytes) + " bytes";
+      } else if (rec == bhttp::error::header_limit) {
+        status = e.status = 431;
+        e.code = "headers_too_large";
+        e.message = "the request headers are over the limit of 16 KiB";
+      }
+      if (status) {
+        S->log(std::to_string(status) + ": " + e.message);
+        bhttp::response<bhttp::string_body> res{bhttp::status(status), 11};
+        res.set(bhttp::field::content_type, "application/json");
+        res.keep_alive(false);
+        res.body() = e.body().dump();
+        res.prepare_payload();
+        S->mx.count_http(status);
+        boost::system::error_code wec;
+        co_await bhttp::async_write(stream, res, asio::redirect_error(use_awaitable, wec));
+      }
+      break;
+    }
+    stream.expires_never();
+    string_request req = parser.release();
+    const bool keep = req.keep_alive();
+    const unsigned ver = req.version();
+    std::string target(req.target());
+    const std::string path = target.substr(0, target.find('?'));
+    try {
+      std::string why;
+      const bool open = path == "/health";
+      if (!open && !S->authorized(req, why)) {
+        S->log("401 " + path + ": " + why);
+        api_error e;
+        e.status = 401;
+        e.type = "authentication_error";
+        e.code = "invalid_api_key";
+        e.message = why;
+        co_await S->send(stream, ver, keep, 401, e.body().dump());
+        if (!keep) break;
+        continue;
+      }
+      if (websocket::is_upgrade(req)) {
+        if (path != "/v1/stream") {
+          {
+          const std::string eb = error_body(404, "WebSocket upgrades go to /v1/stream", "invalid_request_error", "not_found");
+          co_await S->send(stream, ver, false, 404, eb);
+        }
+          break;
+        }
+        co_await ws_session(S, std::move(stream), std::move(req));
+        co_return;
+      }
+      const auto method = req.method();
+      bool k = keep;
+      if (S->stopping && path != "/health" && path != "/metrics") {
+        {
+          const std::string eb = error_body(503, "the server is shutting down", "server_error", "shutting_down");
+          co_await S->send(stream, ver, false, 503, eb);
+        }
+        break;
+      }
+      if (path == "/health" && method == bhttp::verb::get) {
+        std::string hb = S->stopping ? "{\"status\":\"stopping\"}" : "{\"status\":\"ok\"}";
+        co_await S->send(stream, ver, keep, 200, hb);
+      } else if (path == "/v1/models" && method == bhttp::verb::get) {
+        const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(S->started.time_since_epoch()).count();
+        json m = {{"object", "list"},
+                  {"data", json::array({{{"id", S->fe->model_name}, {"object", "model"}, {"created", created}, {"owned_by", "kairos"}}})}};
+        co_await S->send(stream, ver, keep, 200, m.dump());
+      } else if (path == "/metrics" && method == bhttp::verb::get) {
+        co_await S->send(stream, ver, keep, 200, S->mx.render(S->rt.stats()), std::string("text/plain; version=0.0.4"));
+      } else if (path == "/v1/completions" || path == "/v1/chat/completions") {
+        if (method != bhttp::verb::post) {
+          {
+          const std::string eb = error_body(405, "use POST", "invalid_request_error", "method_not_allowed");
+          co_await S->send(stream, ver, keep, 405, eb);
+        }
+        } else {
+          k = co_await handle_completion(S, stream, req, path == "/v1/completions" ? endpoint::completions : endpoint::chat);
+        }
+      } else {
+        {
+          const std::string eb = error_body(404, "no such endpoint: " + path, "invalid_request_error", "not_found");
+          co_await S->send(stream, ver, keep, 404, eb);
+        }
+      }
+      if (!k) break;
+    } catch (const boost::system::system_error&) {
+      co_return;
+    }
+  }
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+awaitable<void> listen(impl_ptr S) {
+  for (;;) {
+    tcp::socket sock(asio::make_strand(*S->ioc));
+    try {
+      co_await S->acceptor->async_accept(sock, use_awaitable);
+    } catch (const boost::system::system_error& ex) {
+      if (!S->acceptor->is_open() || S->stopping) co_return;
+      continue;
+    }
+    if (S->connections.load() >= S->opt.max_connections) {
+      S->log("connection refused: " + std::to_string(S->opt.max_connections) + " connections open (the limit)");
+      boost::system::error_code ec;
+      sock.close(ec);
+      continue;
+    }
+    ++S->connections;
+    auto ex = sock.get_executor();
+    asio::co_spawn(ex, http_session(S, std::move(sock)), asio::detached);
+  }
+}
+
+}  // namespace
+
+server::server(std::shared_ptr<impl> p) : p_(std::move(p)) {}
+server::~server() { stop(); }
+uint16_t server::port() const { return p_->bound_port; }
+
+result<std::unique_ptr<server>> server::start(Runtime& rt, const server_options& opt) {
+  auto S = std::make_shared<impl>(rt, opt);
+  auto fe = make_frontend(rt.config());
+  if (!fe) return make_error(fe.message());
+  S->fe = fe.value();
+  S->fe->max_prompt_tokens = opt.max_prompt_tokens;
+  try {
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(opt.host, ec);
+    if (ec) return make_error("--host " + opt.host + ": not an IP address");
+    tcp::endpoint ep(addr, opt.port);
+    S->acceptor->open(ep.protocol());
+    S->acceptor->set_option(asio::socket_base::reuse_address(true));
+    S->acceptor->bind(ep);
+    S->acceptor->listen(asio::socket_base::max_listen_connections);
+    S->bound_port = S->acceptor->local_endpoint().port();
+  } catch (const boost::system::system_error& ex) {
+    return make_error("cannot listen on " + opt.host + ":" + std::to_string(opt.port) + ": " + ex.code().message());
+  }
+  asio::co_spawn(*S->ioc, listen(S), asio::detached);
+  const int n = std::max(1, opt.threads);
+  for (int i = 0; i < n; ++i) S->threads.emplace_back([S] { S->ioc->run(); });
+  return std::unique_ptr<server>(new server(S));
+}
+
+void server::stop() {
+  auto& S = p_;
+  if (!S || S->stopped.exchange(true)) return;
+  S->stopping = true;
+  asio::post(*S->ioc, [S = S] {
+    boost::system::error_code ec;
+    S->acceptor->close(ec);
+  });
+  auto live_count = [&] {
+    std::lock_guard lk(S->live_mu);
+    return S->live.size();
+  };
+  using clk = std::chrono::steady_clock;
+  const auto until = clk::now() + std::chrono::milliseconds(int64_t(S->opt.shutdown_grace_s * 1e3));
+  while (live_count() > 0 && clk::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (live_count() > 0) {
+    S->log("shutdown: cancelling " + std::to_string(live_count()) + " requests still in flight");
+    std::vector<std::shared_ptr<live_request>> rest;
+    {
+      std::lock_guard lk(S->live_mu);
+      for (auto& [k, lr] : S->live) rest.push_back(lr);
+    }
+    for (auto& lr : rest) lr->cancel();
+    const auto until2 = clk::now() + std::chrono::seconds(2);
+    while (live_count() > 0 && clk::now() < until2) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the last frames go out
+  S->ioc->stop();
+  for (auto& t : S->threads)
+    if (t.joinable()) t.join();
+  S->threads.clear();
+  {
+    std::lock_guard lk(S->guard->mu);
+    S->guard->alive = false;
+  }
+  // Destroying the io_context destroys the sessions' coroutines and closes their sockets.
+  // A request whose callbacks still hold a queue (past both bounds) keeps it alive: leak it.
+  if (live_count() == 0) {
+    S->acceptor.reset();
+    S->ioc.reset();
+  }
+  else {
+    new std::optional<tcp::acceptor>(std::move(S->acceptor));  // leaked with its io_context
+    new std::shared_ptr<asio::io_context>(std::move(S->ioc));
+  }
+}
+
+}  // namespace kairos::http

@@ -1,0 +1,138 @@
+// Moving a sequence's KV between engines (the CPU KV transfer): a sequence
+// prefilled on one engine, exported and imported into another whose cache is
+// fragmented, decodes its next token with the same logits as on the source;
+// an import into a full cache fails with kv_exhausted and changes nothing.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <vector>
+
+#include "test_support.hpp"
+
+using namespace kairos;
+using namespace kairos::test;
+
+namespace {
+
+std::unique_ptr<cpu_engine> make_engine(const test_model& m, const engine_options& o) {
+  auto r = cpu_engine::create(m.cfg, m.store, o);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.message()));
+  return std::move(r).value();
+}
+
+struct table_snapshot {
+  int n_free = 0;
+  int n_sequences = 0;
+  std::map<seq_id, std::vector<std::int32_t>> blocks;
+  bool operator==(const table_snapshot&) const = default;
+};
+
+table_snapshot snapshot(const cpu_engine& e, std::initializer_list<seq_id> seqs) {
+  table_snapshot s;
+  const auto& t = e.kv_table();
+  s.n_free = t.n_free();
+  s.n_sequences = t.n_sequences();
+  for (seq_id q : seqs) {
+    auto b = t.blocks(q);
+    s.blocks[q].assign(b.begin(), b.end());
+  }
+  return s;
+}
+
+bool contiguous(std::span<const std::int32_t> b) {
+  for (std::size_t i = 1; i < b.size(); ++i)
+    if (b[i] != b[i - 1] + 1) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("an imported sequence decodes with the source engine's logits") {
+  for (const auto& [name, cfg, type] : {std::tuple{"mha f32", config_mha(), dtype::f32},
+                                        std::tuple{"gqa-tied bf16", config_gqa_tied(), dtype::bf16}}) {
+    CAPTURE(name);
+    auto m = make_model(cfg, type, 0.1, 7);
+    auto src = make_engine(*m, make_options(16, 1024));
+    auto dst = make_engine(*m, make_options(16, 1024));
+
+    // Fragment the destination: five sequences, free every other one, so
+    // the import lands on scattered blocks.
+    for (seq_id s = 100; s < 105; ++s) REQUIRE_FALSE(run_one(*dst, s, random_tokens(20, cfg.vocab_size, 40 + s)).empty());
+    dst->free_sequence(100);
+    dst->free_sequence(102);
+    dst->free_sequence(104);
+
+    const auto prompt = random_tokens(53, cfg.vocab_size, 11);
+    const seq_id seq = 7;
+    auto first = run_one(*src, seq, prompt);
+    REQUIRE_FALSE(first.empty());
+    const int32_t next = argmax(first);
+
+    auto blob = src->export_sequence(seq);
+    REQUIRE(blob.n_tokens == 53);
+    REQUIRE(blob.rows);
+    std::string why;
+    REQUIRE_MESSAGE(dst->import_sequence(seq, blob, &why) == forward_status::ok, why);
+    CHECK(dst->kv_table().n_tokens(seq) == 53);
+    CHECK_FALSE(contiguous(dst->kv_table().blocks(seq)));
+    CHECK(std::vector<int32_t>(dst->kv_table().blocks(seq).begin(), dst->kv_table().blocks(seq).end()) !=
+          std::vector<int32_t>(src->kv_table().blocks(seq).begin(), src->kv_table().blocks(seq).end()));
+
+    // The next two decode steps, on both engines.
+    int32_t tok = next;
+    for (int step = 0; step < 2; ++step) {
+      auto a = run_one(*src, seq, std::span<const int32_t>(&tok, 1));
+      auto b = run_one(*dst, seq, std::span<const int32_t>(&tok, 1));
+      REQUIRE(a.size() == b.size());
+      REQUIRE_FALSE(a.empty());
+      CHECK(max_abs_diff(a, b) == 0.0);
+      tok = argmax(a);
+    }
+
+    // A second import of the same sequence is refused, unchanged.
+    const auto before = snapshot(*dst, {seq});
+    CHECK(dst->import_sequence(seq, blob, &why) == forward_status::invalid_batch);
+    CHECK(snapshot(*dst, {seq}) == before);
+  }
+}
+
+TEST_CASE("importing into a full cache returns kv_exhausted and changes nothing") {
+  auto cfg = config_mha();
+  auto m = make_model(cfg, dtype::f32, 0.1, 3);
+  auto src = make_engine(*m, make_options(16, 1024));
+  auto dst = make_engine(*m, make_options(16, 128));  // 8 blocks
+  REQUIRE_FALSE(run_one(*src, 1, random_tokens(70, cfg.vocab_size, 1)).empty());  // 5 blocks
+  REQUIRE_FALSE(run_one(*dst, 2, random_tokens(60, cfg.vocab_size, 2)).empty());  // 4 blocks, 4 free
+  auto blob = src->export_sequence(1);
+  REQUIRE(blob.n_tokens == 70);
+
+  const auto before = snapshot(*dst, {1, 2});
+  std::string why;
+  CHECK(dst->import_sequence(1, blob, &why) == forward_status::kv_exhausted);
+  CHECK(why.find("exhausted") != std::string::npos);
+  CHECK(snapshot(*dst, {1, 2}) == before);
+  CHECK_FALSE(dst->kv_table().contains(1));
+
+  // With room made, the same blob goes in.
+  dst->free_sequence(2);
+  CHECK(dst->import_sequence(1, blob, &why) == forward_status::ok);
+  CHECK(dst->kv_table().n_tokens(1) == 70);
+}
+
+TEST_CASE("export of an unknown sequence is empty; mismatched rows are refused") {
+  auto m = make_model(config_mha(), dtype::f32, 0.1, 5);
+  auto e = make_engine(*m, make_options(16, 256));
+  auto blob = e->export_sequence(42);
+  CHECK(blob.n_tokens == 0);
+  CHECK_FALSE(blob.rows);
+  CHECK(e->import_sequence(42, blob) == forward_status::invalid_batch);
+
+  kv_pool_shape other = e->kv_storage().shape();
+  other.block_size = 8;
+  other.n_blocks = 4;
+  kv_pool rows(other);
+  const int free_before = e->kv_table().n_free();
+  std::string why;
+  CHECK(e->import_sequence(42, 20, rows, &why) == forward_status::invalid_batch);
+  CHECK(e->kv_table().n_free() == free_before);
+}

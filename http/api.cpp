@@ -218,11 +218,9 @@ std::optional<api_error> frontend::parse(const json& body, endpoint ep, parsed_r
         if (v < 0 || (vocab_size > 0 && v >= vocab_size)) return bad("stop", "'stop' token id " + std::to_string(v) + " is outside the vocabulary");
         r.stop_ids.push_back(int32_t(v));
       } else if (s.is_string()) {
-        auto ids = tokenizer.encode(s.get<std::string>());
-        if (ids.size() != 1)
-          return bad("stop", "'stop' string " + s.dump() + " is " + std::to_string(ids.size()) +
-                                 " tokens; only single-token stop strings or token ids are supported");
-        r.stop_ids.push_back(ids[0]);
+        if (s.get_ref<const std::string&>().empty()) return bad("stop", "'stop' strings must not be empty");
+        if (out.stop_texts.size() >= 16) return bad("stop", "'stop' has more than 16 strings");
+        out.stop_texts.push_back(s.get<std::string>());
       } else {
         return bad("stop", "'stop' entries must be strings or token ids, got " + std::string(type_of(s)), "invalid_type");
       }
@@ -307,6 +305,32 @@ result<std::shared_ptr<frontend>> make_frontend(const runtime_config& cfg) {
   out->vocab_size = f.vocab_size;
   out->chat_template = f.chat_template;
   out->class_slo = cfg.slo;
+  return out;
+}
+
+stop_matcher::stop_matcher(std::vector<std::string> stops) : stops_(std::move(stops)) {
+  for (const auto& s : stops_) max_len_ = std::max(max_len_, s.size());
+}
+
+std::string stop_matcher::feed(const std::string& delta, bool final) {
+  if (stops_.empty()) return delta;
+  if (hit_) return {};
+  text_ += delta;
+  const size_t from = emitted_ >= max_len_ ? emitted_ - max_len_ + 1 : 0;
+  size_t best = std::string::npos;
+  for (const auto& s : stops_) best = std::min(best, text_.find(s, from));
+  size_t upto;
+  if (best != std::string::npos) {
+    hit_ = true;
+    upto = best;
+  } else {
+    upto = final ? text_.size() : text_.size() - std::min(text_.size() - emitted_, max_len_ - 1);
+    // never cut a UTF-8 character apart
+    while (!final && upto > emitted_ && upto < text_.size() && (static_cast<unsigned char>(text_[upto]) & 0xC0) == 0x80) --upto;
+  }
+  if (upto < emitted_) upto = emitted_;
+  std::string out = text_.substr(emitted_, upto - emitted_);
+  emitted_ = upto;
   return out;
 }
 

@@ -41,7 +41,27 @@ std::optional<api_error> parse_json_body(const std::string& body, json& out);
 
 enum class endpoint { completions, chat, ws };
 
+// Stop strings, matched on the generated text: the text up to (not including)
+// the first match is emitted, the rest is dropped. While streaming, the last
+// (longest stop - 1) bytes are held back in case they start a match.
+class stop_matcher {
+ public:
+  explicit stop_matcher(std::vector<std::string> stops = {});
+  // The text that can go out now; `final`: nothing more will come.
+  std::string feed(const std::string& delta, bool final);
+  bool hit() const { return hit_; }
+  bool active() const { return !stops_.empty(); }
+
+ private:
+  std::vector<std::string> stops_;
+  size_t max_len_ = 0;
+  std::string text_;
+  size_t emitted_ = 0;
+  bool hit_ = false;
+};
+
 struct parsed_request {
+  std::vector<std::string> stop_texts;
   generate_request req;
   bool stream = false;
   std::string model;

@@ -269,6 +269,9 @@ awaitable<bool> handle_completion(impl_ptr S, beast::tcp_stream& stream, const s
   const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   const char* object = chat ? (pr.stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
   stream_decoder dec(S->fe->tokenizer);
+  stop_matcher stop(pr.stop_texts);
+  bool stop_cut = false;
+  size_t n_at_stop = 0;
   std::string text;
   std::vector<int32_t> ids;
   double last_t = -1;
@@ -317,6 +320,7 @@ awaitable<bool> handle_completion(impl_ptr S, beast::tcp_stream& stream, const s
       std::vector<int32_t> delta_ids;
       for (auto& e : q->take()) {
         if (e.kind == event::token) {
+          if (stop_cut) continue;
           delta += dec.push(e.tok);
           delta_ids.push_back(e.tok);
           ids.push_back(e.tok);
@@ -327,6 +331,12 @@ awaitable<bool> handle_completion(impl_ptr S, beast::tcp_stream& stream, const s
         }
       }
       if (result) delta += dec.flush();
+      delta = stop.feed(delta, result != nullptr);
+      if (stop.hit() && !stop_cut) {  // a stop string: end here, free the rest
+        stop_cut = true;
+        n_at_stop = ids.size();
+        lr->cancel();
+      }
       text += delta;
       if (pr.stream && (!delta_ids.empty() || !delta.empty()))
         co_await write_chunk("data: " + chunk_json(delta, delta_ids, nullptr).dump() + "\n\n");
@@ -338,9 +348,9 @@ awaitable<bool> handle_completion(impl_ptr S, beast::tcp_stream& stream, const s
     alive = false;
   }
   if (!alive) co_return false;
-  const json usage = usage_json(pr.prompt_tokens, result->tokens.size());
-  const char* finish = finish_reason(*result);
-  if (result->status == request_status::failed && !pr.stream) {
+  const json usage = usage_json(pr.prompt_tokens, stop_cut ? n_at_stop : result->tokens.size());
+  const char* finish = stop_cut ? "stop" : finish_reason(*result);
+  if (result->status == request_status::failed && !pr.stream && !stop_cut) {
     api_error e;
     e.status = 500;
     e.type = "server_error";
@@ -363,7 +373,9 @@ awaitable<bool> handle_completion(impl_ptr S, beast::tcp_stream& stream, const s
     }
     co_return keep;
   }
-  json choice = {{"index", 0}, {"finish_reason", finish}, {"token_ids", result->tokens}};
+  std::vector<int32_t> out_ids = result->tokens;
+  if (stop_cut && out_ids.size() > n_at_stop) out_ids.resize(n_at_stop);
+  json choice = {{"index", 0}, {"finish_reason", finish}, {"token_ids", out_ids}};
   if (chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
   else {
     choice["text"] = text;
@@ -384,6 +396,9 @@ struct ws_request {
   int32_t prompt_tokens = 0;
   size_t n_tokens = 0;
   double last_t = -1;
+  stop_matcher stop{};
+  bool stop_cut = false;
+  size_t n_at_stop = 0;
 };
 
 struct ws_conn {
@@ -416,15 +431,21 @@ awaitable<void> ws_writer(impl_ptr S, std::shared_ptr<ws_stream> ws, std::shared
           if (it == c->reqs.end()) continue;
           ws_request& r = it->second;
           if (e.kind == event::token) {
+            if (r.stop_cut) continue;
             // Coalescing is left to the client; one frame per token keeps timestamps exact.
-            std::string d = r.dec.push(e.tok);
+            std::string d = r.stop.feed(r.dec.push(e.tok), false);
             ++r.n_tokens;
+            if (r.stop.hit()) {
+              r.stop_cut = true;
+              r.n_at_stop = r.n_tokens;
+              r.lr->cancel();
+            }
             if (r.last_t >= 0) S->mx.observe_token_gap(e.t - r.last_t);
             r.last_t = e.t;
             out = json{{"type", "token"}, {"id", r.client_id}, {"text", d}, {"token_ids", {e.tok}}, {"t", e.t}}.dump();
           } else {
             const auto& res = *e.result;
-            std::string rest = r.dec.flush();
+            std::string rest = r.stop.feed(r.dec.flush(), true);
             if (r.lr->overflowed.load()) {
               std::string f = error_frame(r.client_id, "slow_client",
                                           "the client read too slowly; the request was cancelled after " +
@@ -433,13 +454,13 @@ awaitable<void> ws_writer(impl_ptr S, std::shared_ptr<ws_stream> ws, std::shared
             }
             json f = {{"type", "done"},
                       {"id", r.client_id},
-                      {"status", to_string(res.status)},
-                      {"finish_reason", finish_reason(res)},
+                      {"status", r.stop_cut ? "finished" : to_string(res.status)},
+                      {"finish_reason", r.stop_cut ? "stop" : finish_reason(res)},
                       {"text", rest},
-                      {"usage", usage_json(r.prompt_tokens, res.tokens.size())},
+                      {"usage", usage_json(r.prompt_tokens, r.stop_cut ? r.n_at_stop : res.tokens.size())},
                       {"timings", timings_json(res)},
                       {"t", res.times.end_s}};
-            if (res.status == request_status::failed) f["error"] = res.error;
+            if (res.status == request_status::failed && !r.stop_cut) f["error"] = res.error;
             out = f.dump();
             c->by_id.erase(r.client_id.dump());
             c->reqs.erase(it);
@@ -520,7 +541,9 @@ void ws_handle_message(impl_ptr S, ws_conn& c, const std::string& msg) {
     c.q->push(event{event::frame, 0, 0, 0, nullptr, error_frame(id, e.code, e.message)});
     return;
   }
-  c.reqs.emplace(*k, ws_request{id, lr, stream_decoder(S->fe->tokenizer), pr.prompt_tokens});
+  auto [it, fresh] = c.reqs.emplace(*k, ws_request{id, lr, stream_decoder(S->fe->tokenizer), pr.prompt_tokens});
+  (void)fresh;
+  it->second.stop = stop_matcher(pr.stop_texts);
   c.by_id[idk] = *k;
 }
 

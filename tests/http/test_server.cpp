@@ -19,7 +19,7 @@ struct fixture {
   std::unique_ptr<Runtime> rt;
   std::unique_ptr<http::server> srv;
   uint16_t port = 0;
-  explicit fixture(const std::string& key = "", size_t max_body = 1 << 20, int max_in_flight = 0) {
+  explicit fixture(const std::string& key = "", size_t max_body = 1 << 20, int max_in_flight = 0, double grace_s = 5) {
     auto cfg = load_runtime_config(std::string(KAIROS_SOURCE_DIR) + "/configs/default.yaml");
     REQUIRE_MESSAGE(cfg.ok(), (cfg.ok() ? "" : cfg.message()));
     if (max_in_flight > 0) cfg.value().admission.max_in_flight = max_in_flight;
@@ -30,6 +30,7 @@ struct fixture {
     o.port = 0;
     o.api_key = key;
     o.max_body_bytes = max_body;
+    o.shutdown_grace_s = grace_s;
     o.log = [](const std::string&) {};
     auto s = http::server::start(*rt, o);
     REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.message()));
@@ -286,4 +287,74 @@ TEST_CASE("overload: admission rejection is 429 over HTTP and an error frame ove
   }
   CHECK(f.drained());
   f.still_serving();
+}
+
+TEST_CASE("stop(): in-flight requests end (cancelled past the grace period), then connections close") {
+  fixture f("", 1 << 20, 0, 0.2);
+  ws_client w;
+  w.connect(f.port);
+  w.send({{"id", "a"}, {"prompt", "x"}, {"max_tokens", 1000}, {"ignore_eos", true}});
+  CHECK(w.read()["type"] == "token");
+  std::thread stopper([&] { f.srv->stop(); });
+  json done;
+  bool closed = false;
+  try {
+    for (;;) {
+      json m = w.read();
+      if (m["type"] == "done") done = m;
+    }
+  } catch (const std::exception&) {
+    closed = true;
+  }
+  stopper.join();
+  CHECK(closed);
+  REQUIRE(done.is_object());
+  CHECK(done["status"] == "cancelled");
+  CHECK(f.drained());
+  CHECK_THROWS(get(f.port, "/health"));  // nobody listens any more
+}
+
+TEST_CASE("stop strings end the text before the match, over HTTP, SSE and WebSocket") {
+  fixture f;
+  const std::string base = R"({"prompt": "Once upon a time", "max_tokens": 24, "ignore_eos": true)";
+  const json full = post(f.port, "/v1/completions", base + "}").json();
+  const std::string text = full["choices"][0]["text"];
+  REQUIRE(text.size() > 12);
+  const std::string stop = text.substr(text.size() / 2, 3);
+  const std::string expect = text.substr(0, text.find(stop));
+  const std::string with_stop = base + ", \"stop\": [" + json(stop).dump() + "]";
+
+  const json a = post(f.port, "/v1/completions", with_stop + "}").json();
+  CHECK(a["choices"][0]["text"] == expect);
+  CHECK(a["choices"][0]["finish_reason"] == "stop");
+  CHECK(a["usage"]["completion_tokens"].get<int>() < 24);
+
+  auto ev = sse_events(post(f.port, "/v1/completions", with_stop + ", \"stream\": true}").body);
+  REQUIRE(ev.size() >= 2);
+  CHECK(ev.back() == "[DONE]");
+  std::string streamed;
+  for (size_t i = 0; i + 1 < ev.size(); ++i) streamed += json::parse(ev[i])["choices"][0]["text"].get<std::string>();
+  CHECK(streamed == expect);
+  CHECK(json::parse(ev[ev.size() - 2])["choices"][0]["finish_reason"] == "stop");
+
+  ws_client w;
+  w.connect(f.port);
+  json m = json::parse(with_stop + "}");
+  m["id"] = "s";
+  w.send(m);
+  std::string got;
+  json done;
+  while (done.is_null()) {
+    json fr = w.read();
+    if (fr["type"] == "token") got += fr["text"].get<std::string>();
+    if (fr["type"] == "done") {
+      done = fr;
+      got += fr["text"].get<std::string>();
+    }
+  }
+  CHECK(got == expect);
+  CHECK(done["finish_reason"] == "stop");
+  CHECK(done["status"] == "finished");
+  w.close();
+  CHECK(f.drained());
 }

@@ -68,6 +68,8 @@ struct cpu_engine::impl {
   std::vector<float> hl;      // [R, hidden] normed rows that want logits
   std::vector<float> logits;  // [R, vocab]
   std::vector<float> scores;  // [n_threads, kv capacity]
+  std::vector<const float*> block_ptrs;  // [n_threads, 2, kv blocks]: K then V block slices
+  std::size_t ptrs_per_thread = 0;
   std::vector<token_slot> tokens;
   std::vector<int> logit_token;  // token index of each logits row
   std::vector<kv_append> appends;
@@ -232,6 +234,8 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   p->hl.resize(R * E);
   p->logits.resize(R * cfg.vocab_size);
   p->scores.resize(static_cast<std::size_t>(opts.n_threads) * (n_blocks * opts.block_size + 64));
+  p->ptrs_per_thread = static_cast<std::size_t>(n_blocks);
+  p->block_ptrs.resize(static_cast<std::size_t>(opts.n_threads) * 2 * p->ptrs_per_thread);
   p->tokens.reserve(T);
   p->logit_token.reserve(R);
   return std::unique_ptr<cpu_engine>(new cpu_engine(std::move(p)));
@@ -382,26 +386,13 @@ void cpu_engine::impl::attention(int layer, std::span<const batch_sequence> batc
       const int n_blk = (n_ctx + bs - 1) / bs;
       const int g = hh / group;
       const float* q = &qkv[static_cast<std::size_t>(t) * qkv_dim + hh * D];
+      const float** kp = &block_ptrs[static_cast<std::size_t>(tid) * 2 * ptrs_per_thread];
+      const float** vp = kp + ptrs_per_thread;
       for (int b = 0; b < n_blk; ++b) {
-        const int n_valid = std::min(bs, n_ctx - b * bs);
-        const float* kb = pool.k_block(layer, blocks[b]) + static_cast<std::size_t>(g) * D * bs;
-        ops::block_scores(q, kb, sc + b * bs, D, bs, n_valid, scale);
+        kp[b] = pool.k_block(layer, blocks[b]) + static_cast<std::size_t>(g) * D * bs;  // [head_dim, block]
+        vp[b] = pool.v_block(layer, blocks[b]) + static_cast<std::size_t>(g) * bs * D;  // [block, head_dim]
       }
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int j = 0; j < n_ctx; ++j) mx = std::max(mx, sc[j]);
-      for (int j = 0; j < n_ctx; ++j) sc[j] -= mx;
-      ops::exp_inplace(sc, n_ctx);
-      float sum = 0.f;
-      for (int j = 0; j < n_ctx; ++j) sum += sc[j];
-      const float inv = 1.0f / sum;
-      for (int j = 0; j < n_ctx; ++j) sc[j] *= inv;
-      float* o = &attn[static_cast<std::size_t>(t) * q_dim + hh * D];
-      std::fill(o, o + D, 0.f);
-      for (int b = 0; b < n_blk; ++b) {
-        const int n_valid = std::min(bs, n_ctx - b * bs);
-        const float* vb = pool.v_block(layer, blocks[b]) + static_cast<std::size_t>(g) * bs * D;
-        ops::block_weighted_sum(sc + b * bs, vb, o, D, n_valid);
-      }
+      ops::attend_paged(q, kp, vp, n_ctx, D, bs, scale, sc, &attn[static_cast<std::size_t>(t) * q_dim + hh * D]);
     }
   }
 }

@@ -80,3 +80,114 @@ KAIROS_CLONES void block_weighted_sum(const float* w, const float* v_block, floa
 }
 
 }  // namespace kairos::ops
+
+namespace kairos::ops {
+
+namespace {
+
+// Generic path: the element-wise helpers above.
+void attend_paged_generic(const float* q, const float* const* k_blocks, const float* const* v_blocks, int n_ctx,
+                          int D, int bs, float scale, float* sc, float* out) {
+  const int n_blk = (n_ctx + bs - 1) / bs;
+  for (int b = 0; b < n_blk; ++b) {
+    const int n_valid = n_ctx - b * bs < bs ? n_ctx - b * bs : bs;
+    block_scores(q, k_blocks[b], sc + b * bs, D, bs, n_valid, scale);
+  }
+  float mx = sc[0];
+  for (int j = 1; j < n_ctx; ++j) mx = mx > sc[j] ? mx : sc[j];
+  for (int j = 0; j < n_ctx; ++j) sc[j] -= mx;
+  exp_inplace(sc, n_ctx);
+  float sum = 0.f;
+  for (int j = 0; j < n_ctx; ++j) sum += sc[j];
+  const float inv = 1.0f / sum;
+  for (int j = 0; j < n_ctx; ++j) sc[j] *= inv;
+  for (int d = 0; d < D; ++d) out[d] = 0.f;
+  for (int b = 0; b < n_blk; ++b) {
+    const int n_valid = n_ctx - b * bs < bs ? n_ctx - b * bs : bs;
+    block_weighted_sum(sc + b * bs, v_blocks[b], out, D, n_valid);
+  }
+}
+
+typedef float v16f __attribute__((vector_size(64)));
+
+// AVX-512, block size 16, head_dim a multiple of 16 (up to 256): scores of a
+// block are one vector, accumulated over head_dim in a register; the output
+// stays in registers across all blocks.
+// ND = head_dim / 16 is a compile-time constant so the output accumulators
+// live in registers.
+template <int ND>
+__attribute__((target("avx512f,avx512dq,fma"))) void attend_paged_avx512_b16(
+    const float* q, const float* const* k_blocks, const float* const* v_blocks, int n_ctx, float scale, float* sc,
+    float* out) {
+  constexpr int D = ND * 16;
+  const int n_blk = (n_ctx + 15) / 16;
+  v16f vmax = {};
+  for (int i = 0; i < 16; ++i) vmax[i] = -3.0e38f;
+  for (int b = 0; b < n_blk; ++b) {
+    const float* kb = k_blocks[b];  // [head_dim, 16]
+    v16f acc0 = {}, acc1 = {};
+    for (int d = 0; d < D; d += 2) {
+      v16f k0, k1;
+      __builtin_memcpy(&k0, kb + static_cast<std::size_t>(d) * 16, 64);
+      __builtin_memcpy(&k1, kb + static_cast<std::size_t>(d + 1) * 16, 64);
+      acc0 += q[d] * k0;
+      acc1 += q[d + 1] * k1;
+    }
+    v16f s = (acc0 + acc1) * scale;
+    const int n_valid = n_ctx - b * 16;
+    if (n_valid < 16)
+      for (int j = n_valid; j < 16; ++j) s[j] = -3.0e38f;
+    __builtin_memcpy(sc + b * 16, &s, 64);
+    vmax = vmax > s ? vmax : s;
+  }
+  float mx = vmax[0];
+  for (int i = 1; i < 16; ++i) mx = mx > vmax[i] ? mx : vmax[i];
+  // exp over whole blocks (padding lanes become 0), lane-wise partial sums.
+  const int n_pad = n_blk * 16;
+  for (int j = 0; j < n_pad; ++j) sc[j] -= mx;
+  exp_inplace(sc, n_pad);
+  v16f vsum = {};
+  for (int b = 0; b < n_blk; ++b) {
+    v16f e;
+    __builtin_memcpy(&e, sc + b * 16, 64);
+    vsum += e;
+  }
+  float sum = 0.f;
+  for (int i = 0; i < 16; ++i) sum += vsum[i];
+  const float inv = 1.0f / sum;
+  // out = sum_j w_j v_j, 16 lanes of head_dim per register.
+  v16f o[ND] = {};
+  constexpr int nd = ND;
+  for (int b = 0; b < n_blk; ++b) {
+    const float* vb = v_blocks[b];  // [16, head_dim]
+    const int n_valid = n_ctx - b * 16 < 16 ? n_ctx - b * 16 : 16;
+    for (int j = 0; j < n_valid; ++j) {
+      const float w = sc[b * 16 + j] * inv;
+      const float* vr = vb + static_cast<std::size_t>(j) * D;
+      for (int c = 0; c < nd; ++c) {
+        v16f v;
+        __builtin_memcpy(&v, vr + c * 16, 64);
+        o[c] += w * v;
+      }
+    }
+  }
+  for (int c = 0; c < nd; ++c) __builtin_memcpy(out + c * 16, &o[c], 64);
+}
+
+}  // namespace
+
+void attend_paged(const float* q, const float* const* k_blocks, const float* const* v_blocks, int n_ctx, int head_dim,
+                  int block_size, float scale, float* scores, float* out) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  if (avx512 && block_size == 16) {
+    switch (head_dim) {  // the head sizes of the models we serve; others take the generic path
+      case 32: return attend_paged_avx512_b16<2>(q, k_blocks, v_blocks, n_ctx, scale, scores, out);
+      case 64: return attend_paged_avx512_b16<4>(q, k_blocks, v_blocks, n_ctx, scale, scores, out);
+      case 128: return attend_paged_avx512_b16<8>(q, k_blocks, v_blocks, n_ctx, scale, scores, out);
+      default: break;
+    }
+  }
+  attend_paged_generic(q, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, out);
+}
+
+}  // namespace kairos::ops

@@ -29,3 +29,15 @@ void block_scores(const float* q, const float* k_block, float* scores, int head_
 void block_weighted_sum(const float* w, const float* v_block, float* out, int head_dim, int n_valid);
 
 }  // namespace kairos::ops
+
+namespace kairos::ops {
+
+// One query head against its sequence's paged K/V: out[d] = softmax(scale q·K)·V.
+// k_blocks[b] / v_blocks[b]: this KV head's slice of block b (layouts as in
+// block_scores / block_weighted_sum). scores: scratch of at least n_ctx
+// rounded up to the block size. The arithmetic order is fixed by n_ctx alone,
+// never by what else is in the batch.
+void attend_paged(const float* q, const float* const* k_blocks, const float* const* v_blocks, int n_ctx,
+                  int head_dim, int block_size, float scale, float* scores, float* out);
+
+}  // namespace kairos::ops

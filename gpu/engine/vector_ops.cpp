@@ -125,15 +125,20 @@ __attribute__((target("avx512f,avx512dq,fma"))) void attend_paged_avx512_b16(
   for (int i = 0; i < 16; ++i) vmax[i] = -3.0e38f;
   for (int b = 0; b < n_blk; ++b) {
     const float* kb = k_blocks[b];  // [head_dim, 16]
-    v16f acc0 = {}, acc1 = {};
-    for (int d = 0; d < D; d += 2) {
-      v16f k0, k1;
+    // Four independent FMA chains: one chain would wait on FMA latency.
+    v16f acc0 = {}, acc1 = {}, acc2 = {}, acc3 = {};
+    for (int d = 0; d < D; d += 4) {
+      v16f k0, k1, k2, k3;
       __builtin_memcpy(&k0, kb + static_cast<std::size_t>(d) * 16, 64);
       __builtin_memcpy(&k1, kb + static_cast<std::size_t>(d + 1) * 16, 64);
+      __builtin_memcpy(&k2, kb + static_cast<std::size_t>(d + 2) * 16, 64);
+      __builtin_memcpy(&k3, kb + static_cast<std::size_t>(d + 3) * 16, 64);
       acc0 += q[d] * k0;
       acc1 += q[d + 1] * k1;
+      acc2 += q[d + 2] * k2;
+      acc3 += q[d + 3] * k3;
     }
-    v16f s = (acc0 + acc1) * scale;
+    v16f s = ((acc0 + acc1) + (acc2 + acc3)) * scale;
     const int n_valid = n_ctx - b * 16;
     if (n_valid < 16)
       for (int j = n_valid; j < 16; ++j) s[j] = -3.0e38f;
@@ -156,21 +161,36 @@ __attribute__((target("avx512f,avx512dq,fma"))) void attend_paged_avx512_b16(
   for (int i = 0; i < 16; ++i) sum += vsum[i];
   const float inv = 1.0f / sum;
   // out = sum_j w_j v_j, 16 lanes of head_dim per register.
-  v16f o[ND] = {};
+  // Two sets of accumulators (even and odd keys) so the FMA chains overlap.
+  v16f o[ND] = {}, o2[ND] = {};
   constexpr int nd = ND;
   for (int b = 0; b < n_blk; ++b) {
     const float* vb = v_blocks[b];  // [16, head_dim]
     const int n_valid = n_ctx - b * 16 < 16 ? n_ctx - b * 16 : 16;
-    for (int j = 0; j < n_valid; ++j) {
-      const float w = sc[b * 16 + j] * inv;
-      const float* vr = vb + static_cast<std::size_t>(j) * D;
+    int j = 0;
+    for (; j + 1 < n_valid; j += 2) {
+      const float w0 = sc[b * 16 + j] * inv, w1 = sc[b * 16 + j + 1] * inv;
+      const float* v0 = vb + static_cast<std::size_t>(j) * D;
+      const float* v1 = v0 + D;
       for (int c = 0; c < nd; ++c) {
-        v16f v;
-        __builtin_memcpy(&v, vr + c * 16, 64);
-        o[c] += w * v;
+        v16f a, bb;
+        __builtin_memcpy(&a, v0 + c * 16, 64);
+        __builtin_memcpy(&bb, v1 + c * 16, 64);
+        o[c] += w0 * a;
+        o2[c] += w1 * bb;
+      }
+    }
+    if (j < n_valid) {
+      const float w0 = sc[b * 16 + j] * inv;
+      const float* v0 = vb + static_cast<std::size_t>(j) * D;
+      for (int c = 0; c < nd; ++c) {
+        v16f a;
+        __builtin_memcpy(&a, v0 + c * 16, 64);
+        o[c] += w0 * a;
       }
     }
   }
+  for (int c = 0; c < nd; ++c) o[c] += o2[c];
   for (int c = 0; c < nd; ++c) __builtin_memcpy(out + c * 16, &o[c], 64);
 }
 

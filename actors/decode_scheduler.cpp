@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "actors/actor_context.hpp"
+#include "actors/scheduler_setup.hpp"
 #include "actors/trace.hpp"
 
 namespace kairos::actors {
@@ -313,23 +314,8 @@ void on_step_done(self_ptr self, int32_t d, step_job& job, step_result& r) {
 }
 
 decode_scheduler_actor::behavior_type decode_fn(self_ptr self, scheduler_init init) {
-  auto& st = self->state;
-  st.init = std::move(init);
-  st.cost = std::make_unique<sched::corrected_cost_model>(*st.init.base_cost, st.init.correction_alpha);
-  for (size_t i = 0; i < st.init.devices.size(); ++i) {
-    dc_device dev;
-    dev.handle = st.init.devices[i];
-    dev.name = st.init.device_names[i];
-    dev.gauge = st.init.gauges[i];
-    st.devs.push_back(std::move(dev));
-    self->monitor(st.init.devices[i]);
-  }
-  self->set_down_handler([=](caf::down_msg& dm) {
-    trace::handler h(trace::actor_kind::decode_scheduler, trace::what::down, self->id(), -1, -1);
-    auto& s = self->state;
-    for (size_t i = 0; i < s.devs.size(); ++i)
-      if (s.devs[i].handle && s.devs[i].handle.address() == dm.source) on_device_down(self, int32_t(i), self->system().render(dm.reason));
-  });
+  setup_scheduler(self, std::move(init), trace::actor_kind::decode_scheduler,
+                  [self](size_t d, const std::string& reason) { on_device_down(self, int32_t(d), reason); });
   return {
       [=](admit_atom, decode_request& r) {
         trace::handler h(trace::actor_kind::decode_scheduler, trace::what::admit, self->id(), r.spec.id, -1);

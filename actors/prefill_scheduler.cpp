@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "actors/actor_context.hpp"
+#include "actors/scheduler_setup.hpp"
 #include "actors/trace.hpp"
 
 namespace kairos::actors {
@@ -195,24 +196,9 @@ void dispatch(self_ptr self) {
 }
 
 prefill_scheduler_actor::behavior_type prefill_fn(self_ptr self, scheduler_init init, decode_scheduler_actor decode) {
-  auto& st = self->state;
-  st.init = std::move(init);
-  st.cost = std::make_unique<sched::corrected_cost_model>(*st.init.base_cost, st.init.correction_alpha);
-  st.decode = decode;
-  for (size_t i = 0; i < st.init.devices.size(); ++i) {
-    pf_device dev;
-    dev.handle = st.init.devices[i];
-    dev.name = st.init.device_names[i];
-    dev.gauge = st.init.gauges[i];
-    st.devs.push_back(std::move(dev));
-    self->monitor(st.init.devices[i]);
-  }
-  self->set_down_handler([=](caf::down_msg& dm) {
-        trace::handler h(trace::actor_kind::prefill_scheduler, trace::what::down, self->id(), -1, -1);
-    auto& s = self->state;
-    for (size_t i = 0; i < s.devs.size(); ++i)
-      if (s.devs[i].handle && s.devs[i].handle.address() == dm.source) on_device_down(self, i, self->system().render(dm.reason));
-  });
+  self->state.decode = decode;
+  setup_scheduler(self, std::move(init), trace::actor_kind::prefill_scheduler,
+                  [self](size_t d, const std::string& reason) { on_device_down(self, d, reason); });
   trace::sent(trace::actor_kind::prefill_scheduler, trace::what::register_peer, self->id());
   self->send(decode, register_atom::value, prefill_scheduler_actor{self});
   return {

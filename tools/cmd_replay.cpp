@@ -11,49 +11,13 @@
 #include "scheduler/trace_reader.hpp"
 #include "tools/cmd_sim_report.hpp"
 #include "tools/subcommand.hpp"
+#include "tools/workload_flags.hpp"
 
 namespace {
 
 using namespace kairos;
 using namespace kairos::sched;
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-// "poisson:rate=10,n=1000" or "gamma:rate=10,cv=2,n=1000[,in=1024,out=128]", as `kairos sim` reads it.
-bool parse_synthetic(const std::string& spec, synthetic_spec& out, std::string& err) {
-  const auto colon = spec.find(':');
-  const std::string kind = spec.substr(0, colon);
-  if (kind != "poisson" && kind != "gamma") {
-    err = "--synthetic: expected poisson:... or gamma:...";
-    return false;
-  }
-  if (colon != std::string::npos)
-    for (auto& kv : split(spec.substr(colon + 1), ',')) {
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos) continue;
-      const std::string k = kv.substr(0, eq);
-      const double v = std::stod(kv.substr(eq + 1));
-      if (k == "rate") out.rate = v;
-      else if (k == "n") out.n = int64_t(v);
-      else if (k == "cv") out.burstiness = 1.0 / (v * v);
-      else if (k == "burstiness") out.burstiness = v;
-      else if (k == "in") out.input_tokens = int32_t(v);
-      else if (k == "out") out.output_tokens = int32_t(v);
-      else {
-        err = "--synthetic: unknown key " + k;
-        return false;
-      }
-    }
-  if (kind == "poisson") out.burstiness = 1.0;
-  return true;
-}
+using namespace kairos::tools;
 
 int run_replay(int argc, char** argv) {
   CLI::App app{"Replay a workload through the actor runtime in process (sim devices: virtual time)"};
@@ -84,32 +48,13 @@ int run_replay(int argc, char** argv) {
     return 2;
   }
   runtime_config cfg = cfg_r.value();
-  std::vector<trace_row> rows;
-  std::string source;
-  if (!trace.empty()) {
-    auto tr = read_trace(trace);
-    if (!tr.error.empty()) {
-      std::fprintf(stderr, "kairos replay: %s\n", tr.error.c_str());
-      return 2;
-    }
-    rows = std::move(tr.rows);
-    source = trace + " (" + tr.format + ")";
-  }
-  if (!synthetic.empty()) {
-    synthetic_spec sp;
-    sp.seed = seed;
-    std::string err;
-    if (!parse_synthetic(synthetic, sp, err)) {
-      std::fprintf(stderr, "kairos replay: %s\n", err.c_str());
-      return 2;
-    }
-    rows = synthetic_rows(sp, rows);
-    source = "synthetic " + synthetic;
-  }
-  if (rows.empty()) {
-    std::fprintf(stderr, "kairos replay: give --trace FILE or --synthetic SPEC\n");
+  workload_rows wr = read_workload_rows(trace, synthetic, seed, false);
+  if (!wr.error.empty()) {
+    std::fprintf(stderr, "kairos replay: %s\n", wr.error.c_str());
     return 2;
   }
+  const std::vector<trace_row>& rows = wr.rows;
+  const std::string& source = wr.source;
   workload_options wo;
   wo.rate_scale = rate_scale;
   wo.slo_scale = slo_scale;

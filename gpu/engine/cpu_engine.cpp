@@ -233,7 +233,9 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   p->act.resize(T * F);
   p->hl.resize(R * E);
   p->logits.resize(R * cfg.vocab_size);
-  p->scores.resize(static_cast<std::size_t>(opts.n_threads) * (n_blocks * opts.block_size + 64));
+  // Per thread: the scores of one GQA group of query heads over the whole cache.
+  p->scores.resize(static_cast<std::size_t>(opts.n_threads) * (cfg.n_heads / cfg.n_kv_heads) *
+                   (static_cast<std::size_t>(n_blocks) * opts.block_size + 64));
   p->ptrs_per_thread = static_cast<std::size_t>(n_blocks);
   p->block_ptrs.resize(static_cast<std::size_t>(opts.n_threads) * 2 * p->ptrs_per_thread);
   p->tokens.reserve(T);
@@ -369,30 +371,30 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
 }
 
 void cpu_engine::impl::attention(int layer, std::span<const batch_sequence> batch, int n_tok) {
-  const int H = cfg.n_heads, D = cfg.head_dim, bs = opts.block_size;
+  const int KV = cfg.n_kv_heads, D = cfg.head_dim, bs = opts.block_size;
   const int group = cfg.n_heads / cfg.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const std::size_t per_thread = scores.size() / static_cast<std::size_t>(opts.n_threads);
   // Every (token, head) pair is independent, and its arithmetic does not
   // depend on the batch around it: batched equals one-at-a-time, bit for bit.
-#pragma omp parallel for collapse(2) schedule(dynamic, 4)
+#pragma omp parallel for collapse(2) schedule(dynamic, 2)
   for (int t = 0; t < n_tok; ++t) {
-    for (int hh = 0; hh < H; ++hh) {
+    for (int g = 0; g < KV; ++g) {  // the query heads of one KV head together: its K/V are read once
       const int tid = omp_get_thread_num() % opts.n_threads;
       float* sc = &scores[static_cast<std::size_t>(tid) * per_thread];
       const auto& tk = tokens[t];
       const auto blocks = table.blocks(batch[tk.seq_index].seq);
       const int n_ctx = tk.pos + 1;
       const int n_blk = (n_ctx + bs - 1) / bs;
-      const int g = hh / group;
-      const float* q = &qkv[static_cast<std::size_t>(t) * qkv_dim + hh * D];
       const float** kp = &block_ptrs[static_cast<std::size_t>(tid) * 2 * ptrs_per_thread];
       const float** vp = kp + ptrs_per_thread;
       for (int b = 0; b < n_blk; ++b) {
         kp[b] = pool.k_block(layer, blocks[b]) + static_cast<std::size_t>(g) * D * bs;  // [head_dim, block]
         vp[b] = pool.v_block(layer, blocks[b]) + static_cast<std::size_t>(g) * bs * D;  // [block, head_dim]
       }
-      ops::attend_paged(q, kp, vp, n_ctx, D, bs, scale, sc, &attn[static_cast<std::size_t>(t) * q_dim + hh * D]);
+      const std::size_t head0 = static_cast<std::size_t>(g) * group * D;
+      ops::attend_paged_group(&qkv[static_cast<std::size_t>(t) * qkv_dim + head0], group, kp, vp, n_ctx, D, bs, scale,
+                              sc, &attn[static_cast<std::size_t>(t) * q_dim + head0]);
     }
   }
 }

@@ -211,3 +211,104 @@ void attend_paged(const float* q, const float* const* k_blocks, const float* con
 }
 
 }  // namespace kairos::ops
+
+namespace kairos::ops {
+
+namespace {
+
+// G query heads against one KV head, AVX-512, block size 16, head_dim ND*16.
+template <int ND, int G>
+__attribute__((target("avx512f,avx512dq,fma"))) void attend_group_avx512_b16(
+    const float* q, const float* const* k_blocks, const float* const* v_blocks, int n_ctx, float scale, float* sc,
+    float* out) {
+  constexpr int D = ND * 16;
+  const int n_blk = (n_ctx + 15) / 16;
+  const int n_pad = n_blk * 16;
+  float mx[G];
+  for (int h = 0; h < G; ++h) mx[h] = -3.0e38f;
+  for (int b = 0; b < n_blk; ++b) {
+    const float* kb = k_blocks[b];  // [head_dim, 16]
+    v16f a0[G] = {}, a1[G] = {};    // two chains per head (even and odd d)
+    for (int d = 0; d < D; d += 2) {
+      v16f k0, k1;
+      __builtin_memcpy(&k0, kb + static_cast<std::size_t>(d) * 16, 64);
+      __builtin_memcpy(&k1, kb + static_cast<std::size_t>(d + 1) * 16, 64);
+      for (int h = 0; h < G; ++h) {
+        a0[h] += q[h * D + d] * k0;
+        a1[h] += q[h * D + d + 1] * k1;
+      }
+    }
+    const int n_valid = n_ctx - b * 16;
+    for (int h = 0; h < G; ++h) {
+      v16f s = (a0[h] + a1[h]) * scale;
+      if (n_valid < 16)
+        for (int j = n_valid; j < 16; ++j) s[j] = -3.0e38f;
+      __builtin_memcpy(sc + static_cast<std::size_t>(h) * n_pad + b * 16, &s, 64);
+      for (int j = 0; j < 16; ++j) mx[h] = mx[h] > s[j] ? mx[h] : s[j];
+    }
+  }
+  float inv[G];
+  for (int h = 0; h < G; ++h) {
+    float* sh = sc + static_cast<std::size_t>(h) * n_pad;
+    for (int j = 0; j < n_pad; ++j) sh[j] -= mx[h];
+    exp_inplace(sh, n_pad);
+    v16f vsum = {};
+    for (int b = 0; b < n_blk; ++b) {
+      v16f e;
+      __builtin_memcpy(&e, sh + b * 16, 64);
+      vsum += e;
+    }
+    float sum = 0.f;
+    for (int i = 0; i < 16; ++i) sum += vsum[i];
+    inv[h] = 1.0f / sum;
+  }
+  v16f o[G][ND] = {};
+  for (int b = 0; b < n_blk; ++b) {
+    const float* vb = v_blocks[b];  // [16, head_dim]
+    const int n_valid = n_ctx - b * 16 < 16 ? n_ctx - b * 16 : 16;
+    for (int j = 0; j < n_valid; ++j) {
+      const float* vr = vb + static_cast<std::size_t>(j) * D;
+      v16f v[ND];
+      for (int c = 0; c < ND; ++c) __builtin_memcpy(&v[c], vr + c * 16, 64);
+      for (int h = 0; h < G; ++h) {
+        const float w = sc[static_cast<std::size_t>(h) * n_pad + b * 16 + j] * inv[h];
+        for (int c = 0; c < ND; ++c) o[h][c] += w * v[c];
+      }
+    }
+  }
+  for (int h = 0; h < G; ++h)
+    for (int c = 0; c < ND; ++c) __builtin_memcpy(out + h * D + c * 16, &o[h][c], 64);
+}
+
+template <int ND>
+bool attend_group_dispatch(int n_q, const float* q, const float* const* kb, const float* const* vb, int n_ctx,
+                           float scale, float* sc, float* out) {
+  switch (n_q) {
+    case 2: attend_group_avx512_b16<ND, 2>(q, kb, vb, n_ctx, scale, sc, out); return true;
+    case 3: attend_group_avx512_b16<ND, 3>(q, kb, vb, n_ctx, scale, sc, out); return true;
+    case 4: attend_group_avx512_b16<ND, 4>(q, kb, vb, n_ctx, scale, sc, out); return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+void attend_paged_group(const float* q, int n_q, const float* const* k_blocks, const float* const* v_blocks,
+                        int n_ctx, int head_dim, int block_size, float scale, float* scores, float* out) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+  if (avx512 && block_size == 16) {
+    bool done = false;
+    switch (head_dim) {  // head sizes of the models we serve; group sizes 2-4
+      case 32: done = attend_group_dispatch<2>(n_q, q, k_blocks, v_blocks, n_ctx, scale, scores, out); break;
+      case 64: done = attend_group_dispatch<4>(n_q, q, k_blocks, v_blocks, n_ctx, scale, scores, out); break;
+      case 128: done = attend_group_dispatch<8>(n_q, q, k_blocks, v_blocks, n_ctx, scale, scores, out); break;
+      default: break;
+    }
+    if (done) return;
+  }
+  for (int h = 0; h < n_q; ++h)
+    attend_paged(q + static_cast<std::size_t>(h) * head_dim, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale,
+                 scores, out + static_cast<std::size_t>(h) * head_dim);
+}
+
+}  // namespace kairos::ops

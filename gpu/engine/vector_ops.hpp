@@ -41,3 +41,14 @@ void attend_paged(const float* q, const float* const* k_blocks, const float* con
                   int head_dim, int block_size, float scale, float* scores, float* out);
 
 }  // namespace kairos::ops
+
+namespace kairos::ops {
+
+// attend_paged for the n_q query heads that share one KV head (GQA): each K
+// and V block is read once for all of them. q: [n_q, head_dim] contiguous;
+// out: [n_q, head_dim]; scores: scratch of n_q * (n_ctx rounded up to the
+// block size). Same arithmetic order rules as attend_paged.
+void attend_paged_group(const float* q, int n_q, const float* const* k_blocks, const float* const* v_blocks,
+                        int n_ctx, int head_dim, int block_size, float scale, float* scores, float* out);
+
+}  // namespace kairos::ops

@@ -10,10 +10,12 @@
 #include <thread>
 
 #include "actors/runtime.hpp"
+#include "runtime_test_support.hpp"
 #include "gpu/engine/batch_generator.hpp"
 #include "gpu/model/random_weights.hpp"
 
 using namespace kairos;
+using namespace kairos::test;
 using namespace std::chrono_literals;
 
 namespace {
@@ -22,46 +24,6 @@ runtime_config default_config() {
   auto c = load_runtime_config(std::string(KAIROS_SOURCE_DIR) + "/configs/default.yaml");
   REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.message()));
   return c.value();
-}
-
-// Collects results and streamed tokens from the runtime's threads.
-struct collector {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<int64_t, request_result> done;
-  std::map<int64_t, int> streamed;
-
-  request_callbacks callbacks() {
-    return {[this](int64_t id, int32_t) {
-              std::lock_guard<std::mutex> lk(mu);
-              ++streamed[id];
-              cv.notify_all();
-            },
-            [this](const request_result& r) {
-              std::lock_guard<std::mutex> lk(mu);
-              done[r.id] = r;
-              cv.notify_all();
-            }};
-  }
-  bool wait_done(size_t n, std::chrono::seconds limit = 120s) {
-    std::unique_lock<std::mutex> lk(mu);
-    return cv.wait_for(lk, limit, [&] { return done.size() >= n; });
-  }
-  // Until every id has streamed at least k tokens.
-  bool wait_tokens(const std::vector<int64_t>& ids, int k, std::chrono::seconds limit = 60s) {
-    std::unique_lock<std::mutex> lk(mu);
-    return cv.wait_for(lk, limit, [&] {
-      for (auto id : ids)
-        if (streamed[id] < k) return false;
-      return true;
-    });
-  }
-};
-
-std::vector<int32_t> prompt_of(int len, int salt) {
-  std::vector<int32_t> p(static_cast<size_t>(len));
-  for (int i = 0; i < len; ++i) p[size_t(i)] = 3 + (i * 131 + salt * 977) % 2000;
-  return p;
 }
 
 bool pools_full(Runtime& rt, std::chrono::seconds limit = 10s) {

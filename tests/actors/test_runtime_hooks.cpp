@@ -15,9 +15,11 @@
 #include <string>
 
 #include "actors/runtime.hpp"
+#include "runtime_test_support.hpp"
 #include "actors/trace.hpp"
 
 using namespace kairos;
+using namespace kairos::test;
 using namespace std::chrono_literals;
 
 namespace {
@@ -42,29 +44,6 @@ runtime_config config_with_decode(const std::string& decode_line, std::string ex
   return c.value();
 }
 
-struct collector {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<int64_t, request_result> done;
-  request_callbacks callbacks() {
-    return {nullptr, [this](const request_result& r) {
-              std::lock_guard<std::mutex> lk(mu);
-              done[r.id] = r;
-              cv.notify_all();
-            }};
-  }
-  bool wait_done(size_t n, std::chrono::seconds limit = 120s) {
-    std::unique_lock<std::mutex> lk(mu);
-    return cv.wait_for(lk, limit, [&] { return done.size() >= n; });
-  }
-};
-
-std::vector<int32_t> prompt_of(int len, int salt) {
-  std::vector<int32_t> p(static_cast<size_t>(len));
-  for (int i = 0; i < len; ++i) p[size_t(i)] = 3 + (i * 131 + salt * 977) % 2000;
-  return p;
-}
-
 std::vector<int64_t> run_requests(Runtime& rt, collector& col, int n, int max_tokens) {
   std::vector<int64_t> ids;
   for (int i = 0; i < n; ++i) {
@@ -72,7 +51,7 @@ std::vector<int64_t> run_requests(Runtime& rt, collector& col, int n, int max_to
     r.prompt = prompt_of(10 + 7 * i, i);
     r.max_tokens = max_tokens;
     r.ignore_eos = true;
-    auto h = rt.submit(r, col.callbacks());
+    auto h = rt.submit(r, col.result_callbacks());
     REQUIRE_MESSAGE(h.ok(), (h.ok() ? "" : h.message()));
     ids.push_back(h.value().id());
   }

@@ -14,15 +14,6 @@ using namespace kairos::test;
 
 namespace {
 
-std::unique_ptr<cpu_engine> make_engine(const test_model& m, const engine_options& o) {
-  auto r = cpu_engine::create(m.cfg, m.store, o);
-  if (!r.ok()) {
-    FAIL("cpu_engine::create failed: " << r.message());
-    return nullptr;
-  }
-  return std::move(r).value();
-}
-
 // Tolerance on the max abs difference between batched and alone logits:
 // exact equality is the engine's aim.
 constexpr double kExact = 0.0;

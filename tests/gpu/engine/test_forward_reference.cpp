@@ -13,15 +13,6 @@ using namespace kairos::test;
 
 namespace {
 
-std::unique_ptr<cpu_engine> make_engine(const test_model& m, const engine_options& o) {
-  auto r = cpu_engine::create(m.cfg, m.store, o);
-  if (!r.ok()) {
-    FAIL("cpu_engine::create failed: " << r.message());
-    return nullptr;
-  }
-  return std::move(r).value();
-}
-
 void report(const char* cfg, const char* what, double err, double tol) {
   std::printf("  %-40s %-34s rel_l2 %.3e (tol %.0e)\n", cfg, what, err, tol);
 }

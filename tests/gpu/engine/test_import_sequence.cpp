@@ -12,41 +12,6 @@
 using namespace kairos;
 using namespace kairos::test;
 
-namespace {
-
-std::unique_ptr<cpu_engine> make_engine(const test_model& m, const engine_options& o) {
-  auto r = cpu_engine::create(m.cfg, m.store, o);
-  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.message()));
-  return std::move(r).value();
-}
-
-struct table_snapshot {
-  int n_free = 0;
-  int n_sequences = 0;
-  std::map<seq_id, std::vector<std::int32_t>> blocks;
-  bool operator==(const table_snapshot&) const = default;
-};
-
-table_snapshot snapshot(const cpu_engine& e, std::initializer_list<seq_id> seqs) {
-  table_snapshot s;
-  const auto& t = e.kv_table();
-  s.n_free = t.n_free();
-  s.n_sequences = t.n_sequences();
-  for (seq_id q : seqs) {
-    auto b = t.blocks(q);
-    s.blocks[q].assign(b.begin(), b.end());
-  }
-  return s;
-}
-
-bool contiguous(std::span<const std::int32_t> b) {
-  for (std::size_t i = 1; i < b.size(); ++i)
-    if (b[i] != b[i - 1] + 1) return false;
-  return true;
-}
-
-}  // namespace
-
 TEST_CASE("an imported sequence decodes with the source engine's logits") {
   for (const auto& [name, cfg, type] : {std::tuple{"mha f32", config_mha(), dtype::f32},
                                         std::tuple{"gqa-tied bf16", config_gqa_tied(), dtype::bf16}}) {

@@ -12,46 +12,6 @@
 using namespace kairos;
 using namespace kairos::test;
 
-namespace {
-
-std::unique_ptr<cpu_engine> make_engine(const test_model& m, const engine_options& o) {
-  auto r = cpu_engine::create(m.cfg, m.store, o);
-  if (!r.ok()) {
-    FAIL("cpu_engine::create failed: " << r.message());
-    return nullptr;
-  }
-  return std::move(r).value();
-}
-
-bool contiguous(std::span<const std::int32_t> b) {
-  for (std::size_t i = 1; i < b.size(); ++i)
-    if (b[i] != b[i - 1] + 1) return false;
-  return true;
-}
-
-struct table_snapshot {
-  int n_free = 0;
-  int n_sequences = 0;
-  std::map<seq_id, int> tokens;
-  std::map<seq_id, std::vector<std::int32_t>> blocks;
-  bool operator==(const table_snapshot&) const = default;
-};
-
-table_snapshot snapshot(const cpu_engine& e, std::initializer_list<seq_id> seqs) {
-  table_snapshot s;
-  const auto& t = e.kv_table();
-  s.n_free = t.n_free();
-  s.n_sequences = t.n_sequences();
-  for (seq_id q : seqs) {
-    s.tokens[q] = t.contains(q) ? t.n_tokens(q) : -1;
-    auto b = t.blocks(q);
-    s.blocks[q].assign(b.begin(), b.end());
-  }
-  return s;
-}
-
-}  // namespace
-
 TEST_CASE("scattered KV blocks give the same logits as contiguous ones") {
   struct shape_case {
     const char* name;

@@ -5,10 +5,13 @@
 // The reference shares nothing with the engine (no kernels, no rope_table):
 // it reads the stored (possibly BF16-rounded) weights back as doubles and
 // recomputes the whole sequence from scratch with Hugging Face semantics.
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <numbers>
@@ -506,6 +509,45 @@ inline std::vector<named_config> reference_configs() {
       {"llama3-rope f32 s0.1", config_llama3_rope(), dtype::f32, 0.1, 1e-4},
       {"llama3-rope bf16 s0.1", config_llama3_rope(), dtype::bf16, 0.1, 1e-2},
   };
+}
+
+// An engine over `m`, or a failed test (and nullptr) when create() fails.
+inline std::unique_ptr<cpu_engine> make_engine(const test_model& m, const engine_options& o) {
+  auto r = cpu_engine::create(m.cfg, m.store, o);
+  if (!r.ok()) {
+    FAIL("cpu_engine::create failed: " << r.message());
+    return nullptr;
+  }
+  return std::move(r).value();
+}
+
+// Block ids that follow one another (b[i] == b[i-1] + 1).
+inline bool contiguous(std::span<const std::int32_t> b) {
+  for (std::size_t i = 1; i < b.size(); ++i)
+    if (b[i] != b[i - 1] + 1) return false;
+  return true;
+}
+
+// What the engine's KV block table holds for some sequences, comparable.
+struct table_snapshot {
+  int n_free = 0;
+  int n_sequences = 0;
+  std::map<seq_id, int> tokens;  // -1: not in the table
+  std::map<seq_id, std::vector<std::int32_t>> blocks;
+  bool operator==(const table_snapshot&) const = default;
+};
+
+inline table_snapshot snapshot(const cpu_engine& e, std::initializer_list<seq_id> seqs) {
+  table_snapshot s;
+  const auto& t = e.kv_table();
+  s.n_free = t.n_free();
+  s.n_sequences = t.n_sequences();
+  for (seq_id q : seqs) {
+    s.tokens[q] = t.contains(q) ? t.n_tokens(q) : -1;
+    auto b = t.blocks(q);
+    s.blocks[q].assign(b.begin(), b.end());
+  }
+  return s;
 }
 
 }  // namespace kairos::test

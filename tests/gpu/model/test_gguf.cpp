@@ -18,37 +18,13 @@
 #include "gpu/model/model_loader.hpp"
 #include "gpu/model/random_weights.hpp"
 
+#include "model_test_support.hpp"
+
 using namespace kairos;
+using namespace kairos::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "kairos_gguf_XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-void write_bytes(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
-
-std::vector<float> to_f32(const raw_tensor& t) {
-  std::vector<float> v(static_cast<std::size_t>(t.numel()));
-  convert_to_f32(t.type, t.data, v.data(), t.numel());
-  return v;
-}
 
 std::vector<std::byte> f32_bytes(const std::vector<float>& v) {
   std::vector<std::byte> b(v.size() * 4);
@@ -79,7 +55,7 @@ std::string read_error(const std::string& path) {
 }  // namespace
 
 TEST_CASE("gguf container: every metadata type round-trips, arrays included") {
-  temp_dir dir;
+  temp_dir dir("kairos_gguf");
   std::vector<gguf_value> nested = {gguf_value::of_strings({"a", "b"}), gguf_value::of_strings({})};
   std::vector<std::pair<std::string, gguf_value>> md = {
       {"t.u8", scalar(gguf_type::u8, 200)},
@@ -156,7 +132,7 @@ TEST_CASE("gguf container: every metadata type round-trips, arrays included") {
 }
 
 TEST_CASE("gguf container: general.alignment is honoured") {
-  temp_dir dir;
+  temp_dir dir("kairos_gguf");
   std::vector<float> a(3, 1.0f), b(5, 2.0f);
   auto ab = f32_bytes(a), bb = f32_bytes(b);
   std::vector<gguf_tensor_out> tensors(2);
@@ -218,7 +194,7 @@ TEST_CASE("rope row permutation matches llama.cpp's reshape(heads, 2, hd/2).swap
 }
 
 TEST_CASE("HF -> GGUF -> HF round trip, F32/F16/BF16 exact, llama q/k permuted on disk and restored") {
-  temp_dir dir;
+  temp_dir dir("kairos_gguf");
   for (dtype type : {dtype::f32, dtype::f16, dtype::bf16}) {
     for (const char* shape : {"tiny", "tiny-qwen2"}) {
       CAPTURE(dtype_name(type));
@@ -269,7 +245,7 @@ TEST_CASE("HF -> GGUF -> HF round trip, F32/F16/BF16 exact, llama q/k permuted o
 }
 
 TEST_CASE("GGUF files store llama q/k rows in llama.cpp's order; qwen2 rows as they are") {
-  temp_dir dir;
+  temp_dir dir("kairos_gguf");
   for (const char* shape : {"tiny", "tiny-qwen2"}) {
     CAPTURE(shape);
     model_config cfg = tiny(shape);
@@ -315,7 +291,7 @@ TEST_CASE("GGUF files store llama q/k rows in llama.cpp's order; qwen2 rows as t
 }
 
 TEST_CASE("GGUF Q8_0: quantised weights load within quantisation error, q/k permutation undone on raw blocks") {
-  temp_dir dir;
+  temp_dir dir("kairos_gguf");
   model_config cfg = tiny();
   auto src = make_random_model(cfg, dtype::f32, 3);
   REQUIRE(src.ok());
@@ -346,7 +322,7 @@ TEST_CASE("GGUF Q8_0: quantised weights load within quantisation error, q/k perm
 }
 
 TEST_CASE("GGUF llama3 RoPE scaling: from the scaling keys, and recognised from rope_freqs.weight alone") {
-  temp_dir dir;
+  temp_dir dir("kairos_gguf");
   model_config cfg = tiny();
   cfg.rope_scaling = {true, 8.0f, 1.0f, 4.0f, 1024};
   cfg.rope_theta = 500000.0f;
@@ -398,7 +374,7 @@ TEST_CASE("GGUF llama3 RoPE scaling: from the scaling keys, and recognised from 
 }
 
 TEST_CASE("GGUF bad files: errors name the file and the tensor or key") {
-  temp_dir dir;
+  temp_dir dir("kairos_gguf");
   model_config cfg = tiny();
   auto src = make_random_model(cfg, dtype::f32, 1);
   REQUIRE(src.ok());
@@ -519,7 +495,7 @@ TEST_CASE("GGUF bad files: errors name the file and the tensor or key") {
 }
 
 TEST_CASE("load_model finds GGUF by magic whatever the extension") {
-  temp_dir dir;
+  temp_dir dir("kairos_gguf");
   model_config cfg = tiny();
   auto src = make_random_model(cfg, dtype::f32, 9);
   REQUIRE(src.ok());

@@ -16,42 +16,11 @@
 #include "gpu/model/model_loader.hpp"
 #include "gpu/model/random_weights.hpp"
 
+#include "model_test_support.hpp"
+
 using namespace kairos;
+using namespace kairos::test;
 namespace fs = std::filesystem;
-
-namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "kairos_mk_XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-model_config shape(const std::string& name) {
-  auto c = named_shape(name);
-  REQUIRE(c.ok());
-  return *c;
-}
-
-std::vector<float> to_f32(const raw_tensor& t) {
-  std::vector<float> v(static_cast<std::size_t>(t.numel()));
-  convert_to_f32(t.type, t.data, v.data(), t.numel());
-  return v;
-}
-
-}  // namespace
 
 TEST_CASE("normal_rng: fixed sequence for a seed, N(0, 1) statistics") {
   normal_rng a(1), b(1), c(2);
@@ -134,7 +103,7 @@ TEST_CASE("random tensor store in Q8_0 keeps vectors in F32 and passes check_ten
 }
 
 TEST_CASE("write_random_model: same seed same bytes, different seed different, tiny under 10M") {
-  temp_dir a, b, c;
+  temp_dir a("kairos_mk"), b("kairos_mk"), c("kairos_mk");
   model_config cfg = shape("tiny");
   REQUIRE(write_random_model(a.path.string(), cfg, dtype::bf16, 7).ok());
   REQUIRE(write_random_model(b.path.string(), cfg, dtype::bf16, 7).ok());
@@ -184,7 +153,7 @@ TEST_CASE("kairos mkmodel (when the tool is built)") {
     MESSAGE("skipped: " << tool.string() << " is not built");
     return;
   }
-  temp_dir a, b;
+  temp_dir a("kairos_mk"), b("kairos_mk");
   auto run = [&](const std::string& args) {
     return std::system((tool.string() + " mkmodel " + args + " > /dev/null 2>&1").c_str());
   };
@@ -203,11 +172,11 @@ TEST_CASE("kairos mkmodel (when the tool is built)") {
   auto tc = nlohmann::json::parse(read_bytes(a.file("tokenizer_config.json")));
   CHECK(tc.contains("chat_template"));
   // The same library call writes the same weights.
-  temp_dir c;
+  temp_dir c("kairos_mk");
   REQUIRE(write_random_model(c.path.string(), shape("tiny"), dtype::bf16, 3).ok());
   CHECK(read_bytes(c.file("model.safetensors")) == read_bytes(a.file("model.safetensors")));
 
-  temp_dir d;
+  temp_dir d("kairos_mk");
   CHECK(run("--shape llama3-8b --dtype bf16 --dry-run --out " + d.file("x")) == 0);
   CHECK_FALSE(fs::exists(d.file("x")));
   CHECK(run("--shape nope --out " + d.file("y")) != 0);

@@ -12,31 +12,13 @@
 #include "gpu/model/random_weights.hpp"
 #include "gpu/model/safetensors.hpp"
 
+#include "model_test_support.hpp"
+
 using namespace kairos;
+using namespace kairos::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "kairos_load_XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-model_config shape(const std::string& name) {
-  auto c = named_shape(name);
-  REQUIRE(c.ok());
-  return *c;
-}
 
 // A model directory whose tensors are `tensors` (config.json from cfg).
 void write_dir(const temp_dir& dir, const model_config& cfg, const std::vector<raw_tensor>& tensors) {
@@ -53,7 +35,7 @@ std::vector<raw_tensor> tensor_list(const tensor_store& s) {
 }  // namespace
 
 TEST_CASE("load a random HF directory: config, tensors equal to the in-memory generator, tokenizer path") {
-  temp_dir dir;
+  temp_dir dir("kairos_load");
   for (const char* name : {"tiny", "tiny-qwen2"}) {
     CAPTURE(name);
     model_config cfg = shape(name);
@@ -86,7 +68,7 @@ TEST_CASE("load a random HF directory: config, tensors equal to the in-memory ge
 }
 
 TEST_CASE("load a sharded HF directory") {
-  temp_dir dir;
+  temp_dir dir("kairos_load");
   model_config cfg = shape("tiny");
   auto mem = make_random_tensor_store(cfg, dtype::f32, 2);
   REQUIRE(mem.ok());
@@ -130,7 +112,7 @@ TEST_CASE("HF directory errors name the file and the tensor") {
   REQUIRE(mem.ok());
 
   SUBCASE("wrong shape") {
-    temp_dir dir;
+    temp_dir dir("kairos_load");
     auto list = tensor_list(*mem);
     for (auto& t : list)
       if (t.name == "model.layers.3.mlp.up_proj.weight") {
@@ -144,7 +126,7 @@ TEST_CASE("HF directory errors name the file and the tensor") {
                              ": tensor model.layers.3.mlp.up_proj.weight has shape [704, 255], expected [704, 256]");
   }
   SUBCASE("missing tensor") {
-    temp_dir dir;
+    temp_dir dir("kairos_load");
     auto list = tensor_list(*mem);
     std::erase_if(list, [](const raw_tensor& t) { return t.name == "model.layers.0.mlp.up_proj.weight"; });
     write_dir(dir, cfg, list);
@@ -154,7 +136,7 @@ TEST_CASE("HF directory errors name the file and the tensor") {
                              ": missing tensor model.layers.0.mlp.up_proj.weight (expected shape [704, 256])");
   }
   SUBCASE("untied config without lm_head") {
-    temp_dir dir;
+    temp_dir dir("kairos_load");
     model_config untied = cfg;
     untied.tie_embeddings = false;
     write_dir(dir, untied, tensor_list(*mem));
@@ -163,7 +145,7 @@ TEST_CASE("HF directory errors name the file and the tensor") {
     CHECK(contains(m.message(), "missing tensor lm_head.weight"));
   }
   SUBCASE("qkv bias in the config, none in the file; and biases the engine cannot use") {
-    temp_dir dir;
+    temp_dir dir("kairos_load");
     model_config biased = cfg;
     biased.qkv_bias = true;
     write_dir(dir, biased, tensor_list(*mem));
@@ -171,7 +153,7 @@ TEST_CASE("HF directory errors name the file and the tensor") {
     REQUIRE_FALSE(m.ok());
     CHECK(contains(m.message(), "missing tensor model.layers.0.self_attn.q_proj.bias"));
 
-    temp_dir dir2;
+    temp_dir dir2("kairos_load");
     auto list = tensor_list(*mem);
     std::vector<float> bias(256, 0.5f);
     raw_tensor o;
@@ -186,7 +168,7 @@ TEST_CASE("HF directory errors name the file and the tensor") {
     CHECK(contains(m2.message(), dir2.file("model.safetensors") + ": tensor model.layers.1.self_attn.o_proj.bias is not supported"));
   }
   SUBCASE("unsupported dtype in a checkpoint") {
-    temp_dir dir;
+    temp_dir dir("kairos_load");
     write_dir(dir, cfg, tensor_list(*mem));
     // Rewrite the header's first dtype F32 -> I32 (same size): the reader must refuse it.
     std::string bytes;
@@ -204,7 +186,7 @@ TEST_CASE("HF directory errors name the file and the tensor") {
     CHECK(contains(m.message(), "unsupported dtype I32"));
   }
   SUBCASE("config.json problems name config.json and the field") {
-    temp_dir dir;
+    temp_dir dir("kairos_load");
     write_dir(dir, cfg, tensor_list(*mem));
     std::ofstream(dir.file("config.json")) << R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 2048})";
     auto m = load_model(dir.path.string());
@@ -216,7 +198,7 @@ TEST_CASE("HF directory errors name the file and the tensor") {
     CHECK(contains(m.message(), dir.file("config.json")));
   }
   SUBCASE("no weights, no such path, not a model") {
-    temp_dir dir;
+    temp_dir dir("kairos_load");
     std::ofstream(dir.file("config.json")) << to_hf_config_json(cfg);
     auto m = load_model(dir.path.string());
     REQUIRE_FALSE(m.ok());

@@ -12,32 +12,13 @@
 
 #include "gpu/model/safetensors.hpp"
 
+#include "model_test_support.hpp"
+
 using namespace kairos;
+using namespace kairos::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "kairos_st_XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 // A safetensors file from a header text and `data_bytes` bytes of data.
 std::string raw_file(const std::string& header, std::size_t data_bytes, std::uint64_t claimed_len = 0) {
@@ -81,12 +62,10 @@ std::string error_of(const std::string& path) {
   return s.ok() ? std::string("<no error>") : s.message();
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 }  // namespace
 
 TEST_CASE("safetensors round trip: F32, F16, BF16 byte-identical, zero copy") {
-  temp_dir dir;
+  temp_dir dir("kairos_st");
   std::vector<owned_tensor> src;
   src.push_back(make_tensor("a.f32", dtype::f32, {3, 5}, 0.25f));
   src.push_back(make_tensor("b.f16", dtype::f16, {7}, 0.5f));
@@ -140,7 +119,7 @@ TEST_CASE("safetensors round trip: F32, F16, BF16 byte-identical, zero copy") {
 }
 
 TEST_CASE("safetensors: the store keeps the map alive after the file is gone") {
-  temp_dir dir;
+  temp_dir dir("kairos_st");
   auto o = make_tensor("w", dtype::f32, {4, 4}, 1.0f);
   const std::string path = dir.file("m.safetensors");
   REQUIRE(write_safetensors(path, std::vector<raw_tensor>{o.t}).ok());
@@ -151,7 +130,7 @@ TEST_CASE("safetensors: the store keeps the map alive after the file is gone") {
 }
 
 TEST_CASE("safetensors streaming writer matches the laid-out header and checks producer sizes") {
-  temp_dir dir;
+  temp_dir dir("kairos_st");
   std::vector<tensor_spec> specs = {{"x", dtype::bf16, {3, 4}}, {"y", dtype::f32, {5}}};
   auto layout = safetensors_header(specs);
   REQUIRE(layout.ok());
@@ -189,7 +168,7 @@ TEST_CASE("safetensors streaming writer matches the laid-out header and checks p
 }
 
 TEST_CASE("safetensors sharded checkpoint through model.safetensors.index.json") {
-  temp_dir dir;
+  temp_dir dir("kairos_st");
   auto a = make_tensor("model.a", dtype::f32, {4}, 1.0f);
   auto b = make_tensor("model.b", dtype::bf16, {2, 2}, 2.0f);
   auto c = make_tensor("model.c", dtype::f16, {3}, 3.0f);
@@ -226,7 +205,7 @@ TEST_CASE("safetensors sharded checkpoint through model.safetensors.index.json")
 }
 
 TEST_CASE("safetensors: bad files give errors naming the file and the tensor") {
-  temp_dir dir;
+  temp_dir dir("kairos_st");
   auto o = make_tensor("model.w", dtype::f32, {4, 8}, 1.0f);
   const std::string good = dir.file("good.safetensors");
   REQUIRE(write_safetensors(good, std::vector<raw_tensor>{o.t}).ok());
@@ -311,7 +290,7 @@ TEST_CASE("safetensors: bad files give errors naming the file and the tensor") {
 }
 
 TEST_CASE("safetensors: unaligned data offsets are copied to aligned memory") {
-  temp_dir dir;
+  temp_dir dir("kairos_st");
   // The data starts 4-byte aligned; the tensor begins 2 bytes in, so it is not.
   std::string header = R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [2, 10]}})";
   while ((8 + header.size()) % 4 != 0) header += ' ';

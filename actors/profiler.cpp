@@ -1,5 +1,7 @@
 #include "actors/profiler.hpp"
 
+#include "actors/model_source.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 
 #include "actors/cpu_backend.hpp"
 #include "gpu/model/model_loader.hpp"
-#include "gpu/model/random_weights.hpp"
 
 namespace kairos {
 
@@ -146,18 +147,9 @@ result<profile_result> profile_group(const runtime_config& cfg, const std::strin
   if (dc.backend != backend_kind::cpu)
     return make_error("profile: groups." + group + " runs " + to_string(dc.backend) +
                       " devices, whose time is modelled; only cpu devices can be measured");
-  std::optional<loaded_model> model;
-  if (!cfg.model_path.empty()) {
-    auto m = load_model(cfg.model_path);
-    if (!m) return make_error("model " + cfg.model_path + ": " + m.message());
-    model = std::move(m.value());
-  } else {
-    auto shape = named_shape(cfg.model_shape);
-    if (!shape) return make_error(cfg.source + ": model.shape: " + shape.message());
-    auto m = make_random_model(shape.value(), dtype::f32, cfg.model_seed);
-    if (!m) return make_error("random model " + cfg.model_shape + ": " + m.message());
-    model = std::move(m.value());
-  }
+  auto loaded = load_configured_model(cfg);
+  if (!loaded) return loaded.err();
+  std::optional<loaded_model> model = std::move(loaded.value());
   const int32_t max_context = cfg.max_context > 0 ? std::min(cfg.max_context, model->config.max_position) : model->config.max_position;
   const int64_t kv_tokens = cfg.kv_capacity_tokens > 0 ? cfg.kv_capacity_tokens : int64_t(model->config.max_position) * 4;
   // The engine as the runtime builds it for this device.

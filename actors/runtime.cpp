@@ -1,5 +1,7 @@
 #include "actors/runtime.hpp"
 
+#include "actors/model_source.hpp"
+
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 #include "actors/sim_backend.hpp"
 #include "actors/trace.hpp"
 #include "gpu/model/model_loader.hpp"
-#include "gpu/model/random_weights.hpp"
 #include "scheduler/fitted_cost_model.hpp"
 #include "scheduler/preset_reader.hpp"
 
@@ -101,17 +102,9 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
   // -- the model, for cpu devices --
   std::optional<loaded_model> model;
   if (cfg.any_cpu()) {
-    if (!cfg.model_path.empty()) {
-      auto m = load_model(cfg.model_path);
-      if (!m) return make_error("model " + cfg.model_path + ": " + m.message());
-      model = std::move(m.value());
-    } else {
-      auto shape = named_shape(cfg.model_shape);
-      if (!shape) return make_error(cfg.source + ": model.shape: " + shape.message());
-      auto m = make_random_model(shape.value(), dtype::f32, cfg.model_seed);
-      if (!m) return make_error("random model " + cfg.model_shape + ": " + m.message());
-      model = std::move(m.value());
-    }
+    auto loaded = load_configured_model(cfg);
+    if (!loaded) return loaded.err();
+    model = std::move(loaded.value());
     p->vocab = model->config.vocab_size;
     p->eos_ids.assign(model->config.eos_token_ids.begin(), model->config.eos_token_ids.end());
     p->max_context = cfg.max_context > 0 ? std::min(cfg.max_context, model->config.max_position) : model->config.max_position;

@@ -5,17 +5,13 @@
 #include <filesystem>
 #include <memory>
 
+#include "gpu/base/atomic_file_writer.hpp"
 #include "gpu/model/gguf.hpp"
 
 namespace kairos {
 
 namespace {
 
-struct file_closer {
-  void operator()(std::FILE* f) const {
-    if (f) std::fclose(f);
-  }
-};
 
 // Serialises metadata into a byte buffer (small: a few MB for a big vocabulary).
 class encoder {
@@ -95,17 +91,11 @@ status write_gguf(const std::string& path, const std::vector<std::pair<std::stri
   }
   e.bytes.resize(align_up(e.bytes.size()), 0);
 
-  const std::string tmp = path + ".tmp";
-  std::unique_ptr<std::FILE, file_closer> f(std::fopen(tmp.c_str(), "wb"));
-  if (!f) return make_error(tmp + ": cannot create: " + std::strerror(errno));
-  std::setvbuf(f.get(), nullptr, _IOFBF, 1 << 20);
-  auto fail = [&](const std::string& what) -> status {
-    f.reset();
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    return make_error(path + ": " + what);
-  };
-  auto put = [&](const void* p, std::size_t n) { return n == 0 || std::fwrite(p, 1, n, f.get()) == n; };
+  auto file = atomic_file_writer::create(path);
+  if (!file) return file.err();
+  atomic_file_writer& out = file.value();
+  auto fail = [&](const std::string& what) { return out.fail(what); };
+  auto put = [&](const void* p, std::size_t n) { return out.write(p, n); };
   if (!put(e.bytes.data(), e.bytes.size())) return fail(std::string("write error: ") + std::strerror(errno));
 
   static const unsigned char zeros[256] = {};
@@ -128,12 +118,7 @@ status write_gguf(const std::string& path, const std::vector<std::pair<std::stri
       pad -= n;
     }
   }
-  if (std::fflush(f.get()) != 0) return fail(std::string("write error: ") + std::strerror(errno));
-  if (std::fclose(f.release()) != 0) return fail(std::string("close error: ") + std::strerror(errno));
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return fail("cannot rename " + tmp + ": " + ec.message());
-  return {};
+  return out.commit();
 }
 
 }  // namespace kairos

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "gpu/base/atomic_file_writer.hpp"
 #include "gpu/model/safetensors.hpp"
 
 namespace kairos {
@@ -25,11 +26,6 @@ const char* safetensors_dtype_name(dtype t) {
   }
 }
 
-struct file_closer {
-  void operator()(std::FILE* f) const {
-    if (f) std::fclose(f);
-  }
-};
 
 }  // namespace
 
@@ -72,17 +68,11 @@ status write_safetensors_streaming(const std::string& path, const std::vector<te
                                    const tensor_producer& produce) {
   auto layout = safetensors_header(specs);
   if (!layout) return make_error(path + ": " + layout.message());
-  const std::string tmp = path + ".tmp";
-  std::unique_ptr<std::FILE, file_closer> f(std::fopen(tmp.c_str(), "wb"));
-  if (!f) return make_error(tmp + ": cannot create: " + std::strerror(errno));
-  std::setvbuf(f.get(), nullptr, _IOFBF, 1 << 20);
-  auto fail = [&](const std::string& what) -> status {
-    f.reset();
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    return make_error(path + ": " + what);
-  };
-  auto put = [&](const void* p, std::size_t n) { return n == 0 || std::fwrite(p, 1, n, f.get()) == n; };
+  auto file = atomic_file_writer::create(path);
+  if (!file) return file.err();
+  atomic_file_writer& out = file.value();
+  auto fail = [&](const std::string& what) { return out.fail(what); };
+  auto put = [&](const void* p, std::size_t n) { return out.write(p, n); };
 
   unsigned char len[8];
   std::uint64_t n = layout->header.size();
@@ -105,12 +95,7 @@ status write_safetensors_streaming(const std::string& path, const std::vector<te
       return fail("tensor " + specs[i].name + ": producer wrote " + std::to_string(written) + " bytes, expected " +
                   std::to_string(want));
   }
-  if (std::fflush(f.get()) != 0) return fail(std::string("write error: ") + std::strerror(errno));
-  if (std::fclose(f.release()) != 0) return fail(std::string("close error: ") + std::strerror(errno));
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return fail("cannot rename " + tmp + ": " + ec.message());
-  return {};
+  return out.commit();
 }
 
 status write_safetensors(const std::string& path, const std::vector<raw_tensor>& tensors) {

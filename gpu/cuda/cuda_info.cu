@@ -1,6 +1,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#if KAIROS_HAVE_NCCL
 #include <nccl.h>
+#endif
 
 #include <cmath>
 #include <string>
@@ -33,7 +35,9 @@ std::string runtime_summary() {
   int rt = 0, drv = 0, nccl = 0;
   cudaRuntimeGetVersion(&rt);
   cudaDriverGetVersion(&drv);
+#if KAIROS_HAVE_NCCL
   ncclGetVersion(&nccl);
+#endif
   int cublas = 0;
   cublasHandle_t h = nullptr;
   if (cublasCreate(&h) == CUBLAS_STATUS_SUCCESS) {

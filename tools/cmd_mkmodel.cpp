@@ -13,10 +13,15 @@
 
 namespace {
 
-// Plain "role: content" turns; the synthetic tokenizer has no chat specials.
+// ChatML, the format of Qwen and SmolLM2, so that the random model's chat
+// requests go through the same template path as a real model's. The
+// synthetic tokenizer has no <|im_start|> token: the markers encode as
+// plain text, which is all a random model needs.
+// (tests/gpu/tokenizer/make_chat_template_vectors.py renders this template
+// with Jinja2 as "mkmodel chatml".)
 constexpr const char* chat_template =
-    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
-    "{% if add_generation_prompt %}assistant:{% endif %}";
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
 std::string tokenizer_config_json(const kairos::model_config& cfg) {
   nlohmann::json j;

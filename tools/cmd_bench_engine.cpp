@@ -57,7 +57,8 @@ int run_bench_engine(int argc, char** argv) {
   app.add_option("--batches", batch_sizes, "sequence counts of the batched decode test")->delimiter(',')->capture_default_str();
   app.add_option("--reps", reps, "repetitions (best is kept)")->capture_default_str();
   app.add_option("--json", json_path, "also write the results as JSON");
-  bool no_pin = false;
+  bool no_pin = false, breakdown = false;
+  app.add_flag("--breakdown", breakdown, "time each phase of the batched decode steps (adds clock reads)");
   app.add_flag("--no-pin", no_pin, "leave the OpenMP threads unpinned (default: pinned to distinct CPUs)");
   CLI11_PARSE(app, argc, argv);
 
@@ -92,6 +93,7 @@ int run_bench_engine(int argc, char** argv) {
   opts.max_batch_tokens = std::max(prefill_len, 128 * max_seqs);
   opts.max_logit_rows = std::max(max_seqs, 1);
   opts.kv_tokens = std::max(prefill_len + 16, max_seqs * (128 + 64 + 16)) + decode_len + 64;
+  opts.time_phases = breakdown;
   auto eng = kairos::cpu_engine::create(cfg, store, opts);
   if (!eng) {
     std::fprintf(stderr, "kairos bench engine: %s\n", eng.message().c_str());
@@ -154,10 +156,12 @@ int run_bench_engine(int argc, char** argv) {
   struct batched_row {
     int n;
     double tok_s;
+    kairos::engine_phase_times phases;  // of the last repetition's decode steps
   };
   std::vector<batched_row> rows;
   for (int n : batch_sizes) {
     double best = 1e30;
+    kairos::engine_phase_times phases;
     for (int r = 0; r < std::max(1, reps - 1); ++r) {
       std::vector<std::vector<std::int32_t>> prompts;
       std::vector<std::int32_t> toks(static_cast<std::size_t>(n));
@@ -173,6 +177,7 @@ int run_bench_engine(int argc, char** argv) {
       }
       for (int i = 0; i < n; ++i) toks[i] = kairos::argmax(res.logits(i));
       for (int i = 0; i < n; ++i) batch[i].tokens = {&toks[i], 1};
+      e.reset_phase_times();
       auto t = clock_type::now();
       for (int step = 0; step < 64; ++step) {
         res = e.forward(batch);
@@ -183,9 +188,10 @@ int run_bench_engine(int argc, char** argv) {
         for (int i = 0; i < n; ++i) toks[i] = kairos::argmax(res.logits(i));
       }
       best = std::min(best, since(t));
+      phases = e.phase_times();
       for (int i = 0; i < n; ++i) e.free_sequence(base + i);
     }
-    rows.push_back({n, n * 64 / best});
+    rows.push_back({n, n * 64 / best, phases});
   }
 
   std::printf("%-34s %10s   %s\n", "test", "tokens/s", "against the ceiling / target");
@@ -199,6 +205,20 @@ int run_bench_engine(int argc, char** argv) {
     std::printf("%-34s %10.1f   %.1fx one sequence%s\n",
                 ("batched decode, " + std::to_string(r.n) + " sequences").c_str(), r.tok_s, r.tok_s / one,
                 r.n == 32 ? " (target >= 10x); llama.cpp 292" : "");
+  if (breakdown) {
+    // Per decode step, in ms: where the batched rows' time goes.
+    std::printf("\nbatched decode step, ms per phase (last repetition):\n%-16s", "phase");
+    for (auto& r : rows) std::printf(" %8d", r.n);
+    std::printf("\n");
+    for (int p = 0; p < static_cast<int>(kairos::engine_phase::count); ++p) {
+      std::printf("%-16s", kairos::to_string(static_cast<kairos::engine_phase>(p)));
+      for (auto& r : rows) std::printf(" %8.2f", 1e3 * r.phases.seconds[p] / std::max<std::int64_t>(1, r.phases.forwards));
+      std::printf("\n");
+    }
+    std::printf("%-16s", "total");
+    for (auto& r : rows) std::printf(" %8.2f", 1e3 * r.phases.total() / std::max<std::int64_t>(1, r.phases.forwards));
+    std::printf("\n");
+  }
 
   if (!json_path.empty()) {
     nlohmann::json j;

@@ -74,6 +74,7 @@ struct cpu_engine::impl {
   std::vector<int> logit_token;  // token index of each logits row
   std::vector<kv_append> appends;
   kv_plan plan;
+  engine_phase_times phases;
 
   impl(const model_config& c, const engine_options& o, int n_kv_blocks)
       : cfg(c),
@@ -93,6 +94,8 @@ const engine_options& cpu_engine::options() const { return p_->opts; }
 const kv_block_table& cpu_engine::kv_table() const { return p_->table; }
 kv_pool& cpu_engine::kv_storage() { return p_->pool; }
 std::size_t cpu_engine::weight_bytes_per_token() const { return p_->weight_bytes; }
+const engine_phase_times& cpu_engine::phase_times() const { return p_->phases; }
+void cpu_engine::reset_phase_times() { p_->phases = {}; }
 void cpu_engine::free_sequence(seq_id s) { (void)p_->table.free_sequence(s); }
 
 kv_blob cpu_engine::export_sequence(seq_id s) const {
@@ -308,6 +311,8 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     if (batch[i].want_logits) logit_token.push_back(static_cast<int>(tokens.size()) - 1);
   }
 
+  phase_clock pc(opts.time_phases ? &phases : nullptr);
+  if (opts.time_phases) ++phases.forwards;
   // -- embeddings --
   {
     int t = 0;
@@ -317,6 +322,7 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
         ++t;
       }
   }
+  pc.mark(engine_phase::embed);
 
   for (int l = 0; l < cfg.n_layers; ++l) {
     const auto& lw = layers[l];
@@ -325,7 +331,9 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     for (int t = 0; t < n_tok; ++t)
       ops::rms_norm(&x[static_cast<std::size_t>(t) * E], lw.attn_norm.data(), &h[static_cast<std::size_t>(t) * E], E,
                     cfg.rms_eps);
+    pc.mark(engine_phase::norm);
     kernels::gemm(h.data(), n_tok, lw.qkv, qkv.data(), lw.qkv_bias.empty() ? nullptr : lw.qkv_bias.data());
+    pc.mark(engine_phase::qkv_gemm);
     // RoPE on q and k, then K and V into the cache.
 #pragma omp parallel for schedule(static) if (n_tok >= 4)
     for (int t = 0; t < n_tok; ++t) {
@@ -344,20 +352,27 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
         std::memcpy(vb + (static_cast<std::size_t>(g) * bs + tk.slot) * D, v + g * D, sizeof(float) * D);
       }
     }
+    pc.mark(engine_phase::rope_kv);
     attention(l, batch, n_tok);
+    pc.mark(engine_phase::attention);
     kernels::gemm(attn.data(), n_tok, lw.o, x.data(), nullptr, /*accumulate=*/true);
+    pc.mark(engine_phase::o_gemm);
     // MLP block
 #pragma omp parallel for schedule(static) if (n_tok >= 4)
     for (int t = 0; t < n_tok; ++t)
       ops::rms_norm(&x[static_cast<std::size_t>(t) * E], lw.mlp_norm.data(), &h[static_cast<std::size_t>(t) * E], E,
                     cfg.rms_eps);
+    pc.mark(engine_phase::norm);
     kernels::gemm(h.data(), n_tok, lw.gate_up, gu.data());
+    pc.mark(engine_phase::gate_up_gemm);
 #pragma omp parallel for schedule(static) if (n_tok >= 4)
     for (int t = 0; t < n_tok; ++t) {
       const float* g = &gu[static_cast<std::size_t>(t) * 2 * F];
       ops::silu_mul(g, g + F, &act[static_cast<std::size_t>(t) * F], F);
     }
+    pc.mark(engine_phase::silu);
     kernels::gemm(act.data(), n_tok, lw.down, x.data(), nullptr, /*accumulate=*/true);
+    pc.mark(engine_phase::down_gemm);
   }
 
   // -- final norm and LM head, only on the rows that want logits --
@@ -366,6 +381,7 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     ops::rms_norm(&x[static_cast<std::size_t>(logit_token[r]) * E], final_norm.data(),
                   &hl[static_cast<std::size_t>(r) * E], E, cfg.rms_eps);
   if (R > 0) kernels::gemm(hl.data(), R, lm_head, logits.data());
+  pc.mark(engine_phase::lm_head);
   out.logits_rows = std::span<const float>(logits.data(), static_cast<std::size_t>(R) * cfg.vocab_size);
   return out;
 }

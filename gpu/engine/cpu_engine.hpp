@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gpu/base/result.hpp"
+#include "gpu/engine/phase_times.hpp"
 #include "gpu/kv/kv_block_table.hpp"
 #include "gpu/kv/kv_pool.hpp"
 #include "gpu/model/model_config.hpp"
@@ -25,6 +26,9 @@ struct engine_options {
   int max_batch_tokens = 2048;
   // Largest number of sequences asking for logits in one forward().
   int max_logit_rows = 256;
+  // Sum each forward's time per phase (phase_times()); costs a clock read per
+  // phase and layer, so the benchmark's breakdown turns it on, serving not.
+  bool time_phases = false;
 };
 
 // One sequence's part of a batch: its new tokens, appended after what the
@@ -94,6 +98,10 @@ class cpu_engine {
   // Bytes of packed weights the engine reads for one decode step of one
   // sequence (every Linear and the LM head): the decode bandwidth yardstick.
   std::size_t weight_bytes_per_token() const;
+  // Time per phase over the forwards since the last reset (zeros unless
+  // engine_options::time_phases).
+  const engine_phase_times& phase_times() const;
+  void reset_phase_times();
 
  private:
   struct impl;

@@ -226,10 +226,31 @@ __attribute__((target("avx512f,avx512dq,fma"))) void attend_group_avx512_b16(
   const int n_pad = n_blk * 16;
   float mx[G];
   for (int h = 0; h < G; ++h) mx[h] = -3.0e38f;
+  // The blocks are scattered 4-8 KB pieces, too short for the hardware
+  // prefetcher to ramp up on, and decode attention is bound by reading them:
+  // K two blocks ahead into L1, and this block's V into L2 for the second
+  // pass. The first two K blocks go out together before any arithmetic.
+  // A block's K (and its V) is D cache lines: line d holds row d of [D, 16].
+  for (int b = 0; b < 4 && b < n_blk; ++b)
+    for (int d = 0; d < D; ++d) {
+      if (b < 2)
+        __builtin_prefetch(k_blocks[b] + static_cast<std::size_t>(d) * 16, 0, 3);
+      else
+        __builtin_prefetch(k_blocks[b] + static_cast<std::size_t>(d) * 16, 0, 2);
+    }
   for (int b = 0; b < n_blk; ++b) {
     const float* kb = k_blocks[b];  // [head_dim, 16]
+    const float* k_ahead = b + 2 < n_blk ? k_blocks[b + 2] : nullptr;
+    const float* k_far = b + 4 < n_blk ? k_blocks[b + 4] : nullptr;
+    const float* v_now = v_blocks[b];
     v16f a0[G] = {}, a1[G] = {};    // two chains per head (even and odd d)
     for (int d = 0; d < D; d += 2) {
+      if (k_ahead) __builtin_prefetch(k_ahead + static_cast<std::size_t>(d) * 16, 0, 3);
+      if (k_far) __builtin_prefetch(k_far + static_cast<std::size_t>(d) * 16, 0, 2);
+      __builtin_prefetch(v_now + static_cast<std::size_t>(d) * 16, 0, 2);
+      if (k_ahead) __builtin_prefetch(k_ahead + static_cast<std::size_t>(d + 1) * 16, 0, 3);
+      if (k_far) __builtin_prefetch(k_far + static_cast<std::size_t>(d + 1) * 16, 0, 2);
+      __builtin_prefetch(v_now + static_cast<std::size_t>(d + 1) * 16, 0, 2);
       v16f k0, k1;
       __builtin_memcpy(&k0, kb + static_cast<std::size_t>(d) * 16, 64);
       __builtin_memcpy(&k1, kb + static_cast<std::size_t>(d + 1) * 16, 64);

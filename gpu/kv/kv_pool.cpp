@@ -3,13 +3,24 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <sys/mman.h>
+
 namespace kairos {
 
 void kv_pool::free_deleter::operator()(float* p) const { std::free(p); }
 
+// Large pools are 2 MiB aligned and asked to live on huge pages: decode
+// attention reads scattered 4-8 KB pieces of them, and with 4 KiB pages
+// nearly every piece costs a TLB miss.
 static float* alloc_floats(std::size_t n) {
+  constexpr std::size_t huge_page = 2u << 20;
   std::size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
-  auto* p = static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64));
+  const std::size_t align = bytes >= huge_page ? huge_page : 64;
+  bytes = (bytes + align - 1) / align * align;
+  auto* p = static_cast<float*>(std::aligned_alloc(align, bytes ? bytes : 64));
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p && align == huge_page) madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure is harmless
+#endif
   if (p && bytes) std::memset(p, 0, bytes);
   return p;
 }

@@ -2,7 +2,8 @@
 // What a device actor drives: a backend that runs prefill batches and decode
 // steps over the KV pool it owns. Plain C++, no CAF: the device actor only
 // unpacks messages and calls this. Implementations: cpu_backend (the CPU
-// engine) and sim_backend (modelled time from a cost model).
+// engine), cuda_backend (the CUDA engine) and sim_backend (modelled time
+// from a cost model).
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -15,11 +16,15 @@
 
 namespace kairos {
 
+// A backend's KV staged in device memory (cuda_backend.cpp defines it).
+struct device_kv;
+
 // A sequence's KV on its way between devices (prefill -> decode, or swapped
 // out of a decode device), with the sampler whose state goes with it.
 struct seq_handoff {
   int32_t n_tokens = 0;              // tokens of KV
   std::unique_ptr<kv_pool> staging;  // cpu: the KV rows, in blocks of the pool's shape; null for sim
+  std::shared_ptr<device_kv> device; // cuda: the KV packed on the exporting GPU; null otherwise
   sampler smp{sampling_params{}};
   bool swapped = false;              // evicted from a decode device (reload costs a transfer)
 };

@@ -17,4 +17,11 @@ result<loaded_model> load_configured_model(const runtime_config& cfg) {
   return std::move(m.value());
 }
 
+result<model_config> random_shape_config(const runtime_config& cfg) {
+  auto shape = named_shape(cfg.model_random_shape);
+  if (!shape) return make_error(cfg.source + ": model.random_shape: " + shape.message());
+  shape->weight_dtype = dtype::bf16;
+  return shape.value();
+}
+
 }  // namespace kairos

@@ -5,9 +5,11 @@
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "actors/cpu_backend.hpp"
+#include "actors/cuda_backend.hpp"
 #include "actors/runtime_impl.hpp"
 #include "actors/sim_backend.hpp"
 #include "actors/trace.hpp"
@@ -71,7 +73,13 @@ cost_setup make_cost(const runtime_config& cfg) {
 
 }  // namespace
 
-Runtime::Runtime(std::unique_ptr<impl> p) : p_(std::move(p)) {}
+// The schedulers do not publish their sets, but a request's callbacks tell its
+// stage: the first token ends prefill, the second one means a decode step ran it.
+struct Runtime::stage_counters {
+  std::atomic<int64_t> decode_waiting{0}, decode_running{0};
+};
+
+Runtime::Runtime(std::unique_ptr<impl> p) : p_(std::move(p)), stages_(std::make_shared<stage_counters>()) {}
 
 Runtime::~Runtime() { shutdown(); }
 
@@ -87,8 +95,13 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
   p->cfg = cfg_in;
   p->opt = opt;
   const auto& cfg = p->cfg;
-  if (opt.virtual_time && cfg.any_cpu())
-    return make_error(cfg.source + ": virtual time needs sim devices only (cpu devices run in real time)");
+  if (opt.virtual_time && !cfg.all_sim())
+    return make_error(cfg.source + ": virtual time needs sim devices only (cpu and cuda devices run in real time)");
+  // cuda: say why there is no GPU before anything is loaded or spawned.
+  for (auto* g : {&cfg.prefill, &cfg.decode})
+    for (const auto& dc : g->devices)
+      if (dc.backend == backend_kind::cuda)
+        if (auto s = cuda_device_usable(dc.gpu); !s) return make_error(cfg.source + ": device " + dc.name + ": " + s.message());
 
   auto cost = make_cost(cfg);
   if (!cost.model) return make_error(cost.error);
@@ -99,21 +112,30 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
     if (!policies->ok()) return make_error(cfg.source + ": policies: " + err);
   }
 
-  // -- the model, for cpu devices --
+  // -- the model, for cpu and cuda devices: host tensors, or (cuda,
+  // model.random_shape) only a config, the weights made on each GPU --
   std::optional<loaded_model> model;
-  if (cfg.any_cpu()) {
+  std::optional<model_config> model_cfg;
+  if (!cfg.model_random_shape.empty()) {
+    auto c = random_shape_config(cfg);
+    if (!c) return c.err();
+    model_cfg = c.value();
+  } else if (!cfg.all_sim()) {
     auto loaded = load_configured_model(cfg);
     if (!loaded) return loaded.err();
     model = std::move(loaded.value());
-    p->vocab = model->config.vocab_size;
-    p->eos_ids.assign(model->config.eos_token_ids.begin(), model->config.eos_token_ids.end());
-    p->max_context = cfg.max_context > 0 ? std::min(cfg.max_context, model->config.max_position) : model->config.max_position;
+    model_cfg = model->config;
+  }
+  if (model_cfg) {
+    p->vocab = model_cfg->vocab_size;
+    p->eos_ids.assign(model_cfg->eos_token_ids.begin(), model_cfg->eos_token_ids.end());
+    p->max_context = cfg.max_context > 0 ? std::min(cfg.max_context, model_cfg->max_position) : model_cfg->max_position;
   } else {
     p->sim = true;
     p->max_context = cfg.max_context > 0 ? cfg.max_context : cost.setup.limits.max_model_len;
   }
   int64_t kv_tokens = cfg.kv_capacity_tokens;
-  if (kv_tokens <= 0) kv_tokens = model ? int64_t(model->config.max_position) * 4 : cost.setup.kv_capacity_tokens();
+  if (kv_tokens <= 0) kv_tokens = model_cfg ? int64_t(model_cfg->max_position) * 4 : cost.setup.kv_capacity_tokens();
   const int n_blocks = int((kv_tokens + cfg.block_size - 1) / cfg.block_size);
   p->decode_kv_tokens = int64_t(n_blocks) * cfg.block_size;
   p->max_context = int32_t(std::min<int64_t>(p->max_context, p->decode_kv_tokens));
@@ -124,6 +146,37 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
   p->sys = std::make_unique<caf::actor_system>(p->sys_cfg);
   p->shared = std::make_shared<actors::runtime_shared>();
   p->shared->epoch = p->sys->clock().now();
+  // The trace reads the actor clock, so a virtual-time replay is traced in
+  // virtual time: nanoseconds since the runtime started.
+  // Virtual time reads the test clock's time point directly (a load, not a
+  // virtual call: the hooks run millions of times in a replay).
+  p->trace_clock.origin_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(p->shared->epoch.time_since_epoch()).count();
+  p->trace_clock.virtual_time = opt.virtual_time;
+  if (auto* coord = p->coordinator()) {
+    p->trace_clock.ctx = &coord->clock().current_time;
+    p->trace_clock.now = [](const void* ctx) {
+      return int64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         static_cast<const caf::actor_clock::time_point*>(ctx)->time_since_epoch())
+                         .count());
+    };
+  } else {  // CAF's real actor clock is the steady clock
+    p->trace_clock.now = [](const void*) {
+      return int64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         caf::actor_clock::clock_type::now().time_since_epoch())
+                         .count());
+    };
+  }
+  trace::install_clock(&p->trace_clock);
+  if (!cfg.trace.out.empty()) {
+    auto fail = [&](const std::string& why) {
+      trace::uninstall_clock(&p->trace_clock);
+      return make_error(cfg.source + ": trace.out: " + why);
+    };
+    if (trace::enabled() || trace::recording()) return fail("tracing is already on in this process (one recording at a time)");
+    if (auto s = trace::set_capacity(size_t(cfg.trace.buffer_events)); !s) return fail(s.message());
+    if (auto s = trace::start_recording(cfg.trace.out); !s) return fail(s.message());
+    p->trace_owner = true;
+  }
 
   // -- devices --
   auto make_device = [&](const device_config& dc, const char* group) -> result<actors::device_actor> {
@@ -135,25 +188,38 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
     init.gauge = g.get();
     init.name = dc.name;
     init.fail_at_batch = dc.fail_at_batch;
-    if (dc.backend == backend_kind::cpu) {
+    // The decode policy may run more than max_num_seqs (kairos admits past
+    // it when slack allows): size the engines' scratch for its hard cap.
+    const int max_seqs = std::max(cfg.max_num_seqs, cfg.policy_options.kairos_decode.max_seqs);
+    if (dc.backend == backend_kind::cuda) {
+      cuda_device_options co;
+      co.gpu = dc.gpu;
+      co.block_size = cfg.block_size;
+      co.max_seq_len = p->max_context;
+      co.kv_tokens = int(kv_tokens);
+      co.max_batch_tokens = std::max({cfg.prefill_limits.max_batch_tokens, p->max_context, max_seqs});
+      co.max_logit_rows = std::max(cfg.prefill_limits.max_batch_size, max_seqs);
+      auto b = make_cuda_backend(dc.name, model ? &model->config : nullptr, model ? &model->tensors : nullptr,
+                                 cfg.model_random_shape, cfg.model_seed, co);
+      if (!b) return b.err();
+      init.backend = std::move(b.value());
+    } else if (dc.backend == backend_kind::cpu) {
       engine_options eo;
       eo.n_threads = std::max(1, cfg.threads_per_device);
       eo.block_size = cfg.block_size;
       eo.kv_tokens = int(kv_tokens);
-      // The decode policy may run more than max_num_seqs (kairos admits past
-      // it when slack allows): size the scratch for its hard cap.
-      const int max_seqs = std::max(cfg.max_num_seqs, cfg.policy_options.kairos_decode.max_seqs);
       eo.max_batch_tokens = std::max({cfg.prefill_limits.max_batch_tokens, p->max_context, max_seqs});
       eo.max_logit_rows = std::max(cfg.prefill_limits.max_batch_size, max_seqs);
       auto e = cpu_engine::create(model->config, model->tensors, eo);
       if (!e) return make_error("device " + dc.name + ": " + e.message());
       init.backend = std::make_shared<cpu_backend>(std::move(e.value()));
     } else {
-      init.backend = std::make_shared<sim_backend>(cost.model, n_blocks, cfg.block_size);
+      init.backend = std::make_shared<sim_backend>(cost.model, n_blocks, cfg.block_size, dc.slowdown);
       init.modelled_time = true;
     }
     p->shared->gauges.push_back(std::move(g));
-    return actors::spawn_device(*p->sys, std::move(init), dc.backend == backend_kind::cpu);
+    // Real devices block their thread for a whole batch: detached.
+    return actors::spawn_device(*p->sys, std::move(init), dc.backend != backend_kind::sim);
   };
   actors::scheduler_init pi, di;
   for (auto* grp : {&cfg.prefill, &cfg.decode}) {
@@ -184,6 +250,12 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
   di.decode_limits.watermark = cfg.kv_watermark;
   p->decode = actors::spawn_decode_scheduler(*p->sys, std::move(di));
   p->prefill = actors::spawn_prefill_scheduler(*p->sys, std::move(pi), p->decode);
+  // Names for the trace; registered traced or not, so a window opened later names them.
+  for (size_t i = 0; i < p->devices.size(); ++i)
+    trace::register_actor(p->devices[i].id(), trace::actor_kind::device, p->device_names[i],
+                          i < cfg.prefill.devices.size() ? "prefill" : "decode");
+  trace::register_actor(p->prefill.id(), trace::actor_kind::prefill_scheduler, "prefill scheduler", "prefill");
+  trace::register_actor(p->decode.id(), trace::actor_kind::decode_scheduler, "decode scheduler", "decode");
   if (auto* c = p->coordinator()) c->run();
   return std::unique_ptr<Runtime>(new Runtime(std::move(p)));
 }
@@ -236,12 +308,50 @@ result<request_handle> Runtime::submit(const generate_request& r, request_callba
   init.stop.max_tokens = r.sim_output_tokens > 0 ? std::min(r.sim_output_tokens, max_tokens) : max_tokens;
   if (!r.ignore_eos) init.stop.eos_ids = p.eos_ids;
   init.stop.stop_ids = r.stop_ids;
-  init.cb = std::move(cb);
+  const bool traced = trace::enabled();
+  if (traced) {  // how it ended, for attainment in the trace
+    cb.on_done = [inner = std::move(cb.on_done)](const request_result& res) {
+      trace::end_request(res.id, to_string(res.status), int32_t(res.tokens.size()));
+      if (inner) inner(res);
+    };
+  }
+  // Callbacks of one request run one at a time (its actor), so `n` needs no lock.
+  struct seen {
+    int64_t n = 0;
+  };
+  auto n_seen = std::make_shared<seen>();
+  init.cb.on_token = [st = stages_, n_seen, f = std::move(cb.on_token)](int64_t id, int32_t tok) {
+    if (++n_seen->n == 1) st->decode_waiting.fetch_add(1, std::memory_order_relaxed);
+    else if (n_seen->n == 2) {
+      st->decode_waiting.fetch_sub(1, std::memory_order_relaxed);
+      st->decode_running.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (f) f(id, tok);
+  };
+  init.cb.on_done = [st = stages_, n_seen, f = std::move(cb.on_done)](const request_result& res) {
+    if (n_seen->n == 1) st->decode_waiting.fetch_sub(1, std::memory_order_relaxed);
+    else if (n_seen->n >= 2) st->decode_running.fetch_sub(1, std::memory_order_relaxed);
+    if (f) f(res);
+  };
   init.prefill = p.prefill;
   init.shared = p.shared;
   request_handle h;
   h.id_ = init.spec.id;
+  trace::request_record rec;
+  if (traced) {
+    rec.request = init.spec.id;
+    rec.arrival_ns = trace::now_ns();
+    rec.input_tokens = n;
+    rec.max_tokens = max_tokens;
+    rec.cls = sched::to_string(init.spec.cls);
+    rec.ttft_slo_s = init.spec.slo.ttft_s;
+    rec.tpot_slo_s = init.spec.slo.tpot_s;
+  }
   auto actor = spawn_request(*p.sys, std::move(init));
+  if (traced) {
+    rec.actor = actor.id();
+    trace::record_request(rec);
+  }
   h.actor_ = std::make_shared<actors::request_actor>(std::move(actor));
   return h;
 }
@@ -262,9 +372,13 @@ runtime_stats Runtime::stats() const {
   s.decode_tokens = c.decode_tokens.load();
   s.preemptions = c.preemptions.load();
   s.decode_busy_s = double(c.decode_busy_ns.load()) / 1e9;
+  s.decode_batch_sum = c.decode_batch_sum.load();
   s.mean_decode_batch = s.decode_steps ? double(c.decode_batch_sum.load()) / double(s.decode_steps) : 0.0;
   for (const auto& g : p_->shared->gauges)
     s.devices.push_back({g->name, g->group, g->alive.load(), g->kv_free.load(), g->kv_total.load(), g->batches.load()});
+  const int64_t dw = stages_->decode_waiting.load(), dr = stages_->decode_running.load();
+  s.groups.push_back({"prefill", s.queued, std::max<int64_t>(0, s.in_flight - s.queued - dw - dr)});
+  s.groups.push_back({"decode", dw, dr});
   return s;
 }
 
@@ -282,6 +396,33 @@ bool Runtime::tracing() const { return trace::enabled(); }
 status Runtime::dump_trace(const std::string& path) const { return trace::dump_jsonl(path); }
 void Runtime::clear_trace() { trace::clear(); }
 
+namespace {
+using trace_stop_atom = caf::atom_constant<caf::atom("trace_stop")>;
+}  // namespace
+
+status Runtime::trace_window(double seconds, const std::string& path) {
+  auto& p = *p_;
+  if (p.down) return make_error("trace window: the runtime is shut down");
+  if (!(seconds > 0 && seconds <= 3600))
+    return make_error("trace window: seconds must be in (0, 3600], got " + std::to_string(seconds));
+  if (path.empty()) return make_error("trace window: no path to write the trace to");
+  if (auto s = trace::start_recording(path); !s) return make_error("trace window: " + s.message());
+  p.trace_owner = true;
+  // A timer actor on the runtime's clock ends the window (virtual time too).
+  if (p.trace_timer) caf::anon_send_exit(p.trace_timer, caf::exit_reason::user_shutdown);
+  p.trace_timer = p.sys->spawn(
+      [](caf::event_based_actor* self, caf::timespan d) -> caf::behavior {
+        self->delayed_send(self, d, trace_stop_atom::value);
+        return {[=](trace_stop_atom) {
+          if (trace::recording()) (void)trace::stop_recording();
+          self->quit();
+        }};
+      },
+      actors::to_timespan(seconds));
+  if (auto* c = p.coordinator()) c->run();
+  return {};
+}
+
 void Runtime::shutdown() {
   auto& p = *p_;
   if (p.down || !p.sys) return;
@@ -296,6 +437,9 @@ void Runtime::shutdown() {
       if (c->clock().has_pending_timeout()) c->trigger_timeouts();
     }
   }
+  if (p.trace_timer) caf::anon_send_exit(p.trace_timer, caf::exit_reason::user_shutdown);
+  p.trace_timer = nullptr;
+  if (auto* c = p.coordinator()) c->run();
   p.prefill = nullptr;
   p.decode = nullptr;
   p.devices.clear();
@@ -306,6 +450,12 @@ void Runtime::shutdown() {
     while (p.shared->counters.request_actors.load() > 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30))
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  // The recording this runtime started ends with it; a write error cannot
+  // be returned from here, so it is reported on stderr.
+  if (p.trace_owner && trace::recording())
+    if (auto s = trace::stop_recording(); !s) std::fprintf(stderr, "kairos: %s\n", s.message().c_str());
+  p.trace_owner = false;
+  trace::uninstall_clock(&p.trace_clock);
   p.sys.reset();
 }
 

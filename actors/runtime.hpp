@@ -85,12 +85,23 @@ struct device_stats {
   int64_t batches = 0;
 };
 
+// Requests per group and stage. prefill: waiting = admitted, not yet in a
+// prefill batch; running = in a prefill batch. decode: waiting = first token
+// out, KV in transfer or waiting for a decode slot; running = decoding (has a
+// second token). Read from separate atomics, so a snapshot is approximate.
+struct group_load {
+  std::string group;  // "prefill" | "decode"
+  int64_t waiting = 0, running = 0;
+};
+
 struct runtime_stats {
   int64_t submitted = 0, rejected = 0, finished = 0, cancelled = 0, failed = 0;
   int64_t in_flight = 0, queued = 0, request_actors = 0;
   int64_t prefill_batches = 0, decode_steps = 0, decode_tokens = 0, preemptions = 0;
+  int64_t decode_batch_sum = 0;  // sequences over all decode steps (rates: its deltas)
   double mean_decode_batch = 0, decode_busy_s = 0;
   std::vector<device_stats> devices;
+  std::vector<group_load> groups;  // prefill, then decode
 };
 
 struct runtime_options {
@@ -121,6 +132,10 @@ class Runtime {
   // trace::dump_jsonl) to `path`; clear_trace() empties them.
   status dump_trace(const std::string& path) const;
   void clear_trace();
+  // Records a trace for `seconds` on the runtime's clock, then writes it to
+  // `path` (docs/tracing.md). Fails if a recording is in progress, the file
+  // cannot be written, or seconds is not in (0, 3600].
+  status trace_window(double seconds, const std::string& path);
   // Ends every actor; requests in flight end as failed ("runtime shut down").
   void shutdown();
 
@@ -133,6 +148,8 @@ class Runtime {
  private:
   explicit Runtime(std::unique_ptr<impl> p);
   std::unique_ptr<impl> p_;
+  struct stage_counters;  // decode-side stage counts, fed by submit's callbacks
+  std::shared_ptr<stage_counters> stages_;
 };
 
 }  // namespace kairos

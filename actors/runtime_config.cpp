@@ -8,7 +8,14 @@
 
 namespace kairos {
 
-const char* to_string(backend_kind b) { return b == backend_kind::cpu ? "cpu" : "sim"; }
+const char* to_string(backend_kind b) {
+  switch (b) {
+    case backend_kind::cpu: return "cpu";
+    case backend_kind::sim: return "sim";
+    case backend_kind::cuda: return "cuda";
+  }
+  return "?";
+}
 
 runtime_config::runtime_config() {
   slo[size_t(sched::request_class::standard)] = {0.5, 0.05};
@@ -31,6 +38,12 @@ bool runtime_config::any_cpu() const {
       if (d.backend == backend_kind::cpu) return true;
   return false;
 }
+bool runtime_config::any_cuda() const {
+  for (auto* g : {&prefill, &decode})
+    for (auto& d : g->devices)
+      if (d.backend == backend_kind::cuda) return true;
+  return false;
+}
 
 namespace {
 
@@ -46,7 +59,8 @@ void get(const YAML::Node& n, const char* key, T& out) {
 backend_kind parse_backend(const std::string& s, const std::string& where) {
   if (s == "cpu") return backend_kind::cpu;
   if (s == "sim") return backend_kind::sim;
-  throw parse_error{where + ".backend: unknown backend '" + s + "' (expected cpu or sim)"};
+  if (s == "cuda") return backend_kind::cuda;
+  throw parse_error{where + ".backend: unknown backend '" + s + "' (expected cpu, sim or cuda)"};
 }
 
 // devices: a count (named BACKEND:N in order) or a list of names "cpu:0".
@@ -63,6 +77,23 @@ void parse_group(const YAML::Node& n, const std::string& where, group_config& g,
   } else {
     get(n, "fail_at_batch", fail_at);
   }
+  // slowdown: X (every device of the group) or {NAME: X, ...}.
+  double slowdown = 1.0;
+  std::vector<std::pair<std::string, double>> slowdown_named;
+  if (const auto& f = n["slowdown"]; f && f.IsMap()) {
+    for (const auto& kv : f) slowdown_named.emplace_back(kv.first.as<std::string>(), kv.second.as<double>());
+  } else {
+    get(n, "slowdown", slowdown);
+  }
+  // gpu: N (every device of the group) or {NAME: N, ...} (cuda only).
+  int32_t gpu = 0;
+  std::vector<std::pair<std::string, int32_t>> gpu_named;
+  if (const auto& f = n["gpu"]; f && f.IsMap()) {
+    for (const auto& kv : f) gpu_named.emplace_back(kv.first.as<std::string>(), kv.second.as<int32_t>());
+  } else {
+    get(n, "gpu", gpu);
+  }
+  const bool gpu_given = static_cast<bool>(n["gpu"]);
   const auto& d = n["devices"];
   if (!d) throw parse_error{where + ".devices: missing"};
   if (d.IsScalar()) {
@@ -82,6 +113,22 @@ void parse_group(const YAML::Node& n, const std::string& where, group_config& g,
   } else {
     throw parse_error{where + ".devices: expected a count or a list of names"};
   }
+  for (auto& dc : g.devices) dc.slowdown = slowdown;
+  for (auto& dc : g.devices) {
+    if (gpu_given && dc.backend != backend_kind::cuda)
+      throw parse_error{where + ".gpu applies to cuda devices only (" + dc.name + " is not one)"};
+    dc.gpu = gpu;
+  }
+  for (const auto& [name, x] : gpu_named) {
+    auto it = std::find_if(g.devices.begin(), g.devices.end(), [&](const device_config& dc) { return dc.name == name; });
+    if (it == g.devices.end()) throw parse_error{where + ".gpu: no device named '" + name + "' in the group"};
+    it->gpu = x;
+  }
+  for (const auto& [name, x] : slowdown_named) {
+    auto it = std::find_if(g.devices.begin(), g.devices.end(), [&](const device_config& dc) { return dc.name == name; });
+    if (it == g.devices.end()) throw parse_error{where + ".slowdown: no device named '" + name + "' in the group"};
+    it->slowdown = x;
+  }
   for (const auto& [name, at] : fail_at_named) {
     auto it = std::find_if(g.devices.begin(), g.devices.end(), [&](const device_config& x) { return x.name == name; });
     if (it == g.devices.end()) throw parse_error{where + ".fail_at_batch: no device named '" + name + "' in the group"};
@@ -94,6 +141,7 @@ void parse_into(const YAML::Node& root, runtime_config& c) {
   if (auto m = root["model"]) {
     get(m, "path", c.model_path);
     get(m, "shape", c.model_shape);
+    get(m, "random_shape", c.model_random_shape);
     get(m, "seed", c.model_seed);
     get(m, "max_context", c.max_context);
     get(m, "threads_per_device", c.threads_per_device);
@@ -156,6 +204,11 @@ void parse_into(const YAML::Node& root, runtime_config& c) {
     }
   }
   if (auto s = root["server"]) get(s, "port", c.port);
+  if (auto t = root["trace"]) {
+    if (!t.IsMap()) throw parse_error{"trace: expected a mapping {out: FILE, buffer_events: N}"};
+    get(t, "out", c.trace.out);
+    get(t, "buffer_events", c.trace.buffer_events);
+  }
 }
 
 }  // namespace
@@ -173,8 +226,26 @@ status validate(const runtime_config& c) {
   if (!(c.cost.correction_alpha >= 0.0 && c.cost.correction_alpha <= 1.0))
     return bad("cost_model.correction_alpha must be in [0, 1] (0 turns the online correction off)");
   for (auto [g, where] : {std::pair{&c.prefill, "groups.prefill"}, std::pair{&c.decode, "groups.decode"}})
-    for (const auto& d : g->devices)
+    for (const auto& d : g->devices) {
       if (d.fail_at_batch < 0) return bad(std::string(where) + ".fail_at_batch must be >= 0 (0: never)");
+      if (!(d.slowdown > 0.0)) return bad(std::string(where) + ".slowdown of " + d.name + " must be > 0 (1: as modelled)");
+      if (d.slowdown != 1.0 && d.backend != backend_kind::sim)
+        return bad(std::string(where) + ".slowdown applies to sim devices only (" + d.name + " is not one)");
+    }
+  if (c.any_cuda() && c.any_cpu())
+    return bad("groups: cuda and cpu devices cannot hand KV to each other; use one of them for both groups");
+  for (auto* g : {&c.prefill, &c.decode})
+    for (const auto& d : g->devices)
+      if (d.gpu < 0) return bad("gpu of " + d.name + " must be >= 0");
+  if (!c.model_random_shape.empty()) {
+    if (!c.model_path.empty()) return bad("model: give path or random_shape, not both");
+    if (c.any_cpu() || !c.any_cuda())
+      return bad("model.random_shape generates the weights on the GPU: it needs cuda devices only (use model.shape for "
+                 "random weights on the host)");
+  }
+  if (c.trace.buffer_events <= 0 || c.trace.buffer_events > (int64_t(1) << 26))
+    return bad("trace.buffer_events must be in 1.." + std::to_string(int64_t(1) << 26) + ", got " +
+               std::to_string(c.trace.buffer_events));
   if (c.cost.type != "preset" && c.cost.type != "file" && c.cost.type != "fitted")
     return bad("cost_model.type: unknown '" + c.cost.type + "' (expected preset, file or fitted)");
   std::string err;

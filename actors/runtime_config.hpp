@@ -12,14 +12,20 @@
 
 namespace kairos {
 
-enum class backend_kind : uint8_t { cpu, sim };
+enum class backend_kind : uint8_t { cpu, sim, cuda };
 const char* to_string(backend_kind b);
 
 struct device_config {
-  std::string name;  // "cpu:0", "sim:3": backend and a process-wide index
+  std::string name;  // "cpu:0", "sim:3", "cuda:1": backend and a process-wide index
   backend_kind backend = backend_kind::cpu;
   // Test hook: the device fails while running its Nth batch (0: never).
   int32_t fail_at_batch = 0;
+  // Fault injection (sim only): every batch takes this many times its
+  // modelled time; the schedulers' cost model is not told.
+  double slowdown = 1.0;
+  // cuda: the GPU this device's engine runs on. Devices may share a GPU
+  // (each has its own engine, weights and stream).
+  int32_t gpu = 0;
 };
 
 struct group_config {
@@ -45,12 +51,22 @@ struct admission_config {
   int32_t default_max_tokens = 256;
 };
 
+// Recording a trace (actors/trace.hpp, docs/tracing.md) for the runtime's
+// whole life: on from Runtime::create, written at shutdown.
+struct trace_config {
+  std::string out;              // the file; empty: no recording
+  int64_t buffer_events = 1 << 22;  // events kept per thread (the oldest are overwritten past it)
+};
+
 struct runtime_config {
   std::string source;  // file it came from, for messages
 
-  // -- model (cpu backend) --
+  // -- model (cpu and cuda backends) --
   std::string model_path;            // HF directory or GGUF; empty: random weights of model_shape
   std::string model_shape = "tiny";
+  // cuda only: random weights of this named shape generated on each GPU
+  // (no host tensors, no files: llama3-8b in seconds). Empty: off.
+  std::string model_random_shape;
   uint64_t model_seed = 1;
   int32_t max_context = 0;           // 0: the model's max_position (cpu) or the preset's max_model_len (sim)
   int32_t threads_per_device = 1;    // cpu: OpenMP threads of each device's engine
@@ -77,9 +93,13 @@ struct runtime_config {
   // -- server --
   int32_t port = 8080;
 
+  // -- tracing --
+  trace_config trace;
+
   runtime_config();
   bool all_sim() const;
   bool any_cpu() const;
+  bool any_cuda() const;
 };
 
 result<runtime_config> parse_runtime_config(const std::string& yaml_text, const std::string& source);

@@ -4,6 +4,7 @@
 
 #include "actors/actor_context.hpp"
 #include "actors/runtime.hpp"
+#include "actors/trace.hpp"
 
 namespace kairos {
 
@@ -36,6 +37,12 @@ struct Runtime::impl {
   int64_t decode_kv_tokens = 0;
   std::vector<int32_t> eos_ids;
   bool sim = false;
+
+  // Tracing: the actor clock as the trace clock, and a recording this
+  // runtime started (config trace.out, or a trace_window and its timer).
+  trace::clock_source trace_clock;
+  caf::actor trace_timer;
+  bool trace_owner = false;
 
   caf::scheduler::test_coordinator* coordinator();  // null unless virtual time
 };

@@ -2,8 +2,8 @@
 
 namespace kairos {
 
-sim_backend::sim_backend(std::shared_ptr<const sched::cost_model> truth, int n_blocks, int block_size)
-    : truth_(std::move(truth)), table_(n_blocks, block_size) {}
+sim_backend::sim_backend(std::shared_ptr<const sched::cost_model> truth, int n_blocks, int block_size, double slowdown)
+    : truth_(std::move(truth)), slowdown_(slowdown), table_(n_blocks, block_size) {}
 
 status sim_backend::prefill(std::span<const prefill_work> batch, std::vector<prefill_output>& out, double& seconds) {
   out.clear();
@@ -15,7 +15,7 @@ status sim_backend::prefill(std::span<const prefill_work> batch, std::vector<pre
     h->n_tokens = w.n_tokens;
     out.push_back({w.seq, sim_placeholder_token, std::move(h)});
   }
-  seconds = truth_->prefill_time(pieces_);
+  seconds = truth_->prefill_time(pieces_) * slowdown_;
   return {};
 }
 
@@ -52,7 +52,7 @@ status sim_backend::step(std::span<const int64_t> evict, std::span<const step_lo
     table_.apply(plan_);
   }
   tokens.assign(run.size(), sim_placeholder_token);
-  seconds = (run.empty() ? 0.0 : truth_->decode_step_time(int32_t(run.size()), ctx)) + extra;
+  seconds = ((run.empty() ? 0.0 : truth_->decode_step_time(int32_t(run.size()), ctx)) + extra) * slowdown_;
   return {};
 }
 

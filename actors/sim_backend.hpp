@@ -14,7 +14,8 @@ inline constexpr int32_t sim_placeholder_token = 1;
 
 class sim_backend final : public device_backend {
  public:
-  sim_backend(std::shared_ptr<const sched::cost_model> truth, int n_blocks, int block_size);
+  // slowdown: fault injection, every batch takes this many times the model's time.
+  sim_backend(std::shared_ptr<const sched::cost_model> truth, int n_blocks, int block_size, double slowdown = 1.0);
 
   status prefill(std::span<const prefill_work> batch, std::vector<prefill_output>& out, double& seconds) override;
   status step(std::span<const int64_t> evict, std::span<const step_load> load, std::span<const step_work> run,
@@ -28,6 +29,7 @@ class sim_backend final : public device_backend {
 
  private:
   std::shared_ptr<const sched::cost_model> truth_;
+  double slowdown_ = 1.0;
   kv_block_table table_;
   std::vector<kv_append> appends_;
   std::vector<sched::prefill_piece> pieces_;

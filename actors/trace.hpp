@@ -3,7 +3,8 @@
 // switchable at any time (set_enabled). When off, a hook costs one relaxed
 // atomic load. No strings are formatted on the hot path: events are plain
 // numbers; collect() snapshots every thread's ring, dump_jsonl() writes them
-// for the tool (one JSON object per line, names spelled out).
+// for the tool (`kairos trace ...`, docs/tracing.md): a header line, one
+// line per actor and per request, then one line per event, time-ordered.
 //
 // What each actor records:
 //   receive + handle_begin ... handle_end   around every message it handles
@@ -13,6 +14,10 @@
 //                                            transfer, a queue wait
 //   member                                   one per request of a batch span
 //                                            (request: its id, batch: the span's)
+//
+// Time: every event is stamped by the trace clock, in nanoseconds. A runtime
+// installs its actor clock (install_clock), so a replay in virtual time is
+// traced in virtual time; without one it is the steady clock.
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -57,7 +62,7 @@ const char* name(actor_kind k);
 const char* name(what w);
 
 struct event {
-  int64_t t_ns = 0;      // steady clock
+  int64_t t_ns = 0;      // the trace clock (see install_clock)
   uint64_t actor = 0;    // CAF actor id
   int64_t request = -1;  // request id, -1 where none
   int64_t batch = -1;    // batch or step id of device work, -1 where none
@@ -72,10 +77,36 @@ inline std::atomic<bool> g_enabled{false};
 inline bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
 void set_enabled(bool on);
 
-// Writes into this thread's ring (capacity ring_capacity events; the oldest
-// are overwritten).
-inline constexpr size_t ring_capacity = 1 << 16;
+// -- the clock ----------------------------------------------------------------
+
+// Where timestamps come from: now(ctx) in nanoseconds. A runtime installs its
+// actor clock (since its start) and uninstalls it when it shuts down; the
+// last one installed wins, so trace one runtime at a time.
+struct clock_source {
+  int64_t (*now)(const void* ctx) = nullptr;  // nanoseconds on some clock ...
+  const void* ctx = nullptr;
+  int64_t origin_ns = 0;                      // ... minus this (the runtime's start)
+  bool virtual_time = false;                  // the test coordinator's clock (replay)
+};
+void install_clock(const clock_source* c);
+void uninstall_clock(const clock_source* c);  // only if `c` is the one installed
+int64_t now_ns();
+
+// -- the rings ----------------------------------------------------------------
+
+// Events kept per thread (the oldest are overwritten past it). Rings grow in
+// chunks as they fill, so a large capacity costs memory only when used.
+inline constexpr size_t default_ring_capacity = 1 << 16;
+inline constexpr size_t max_ring_capacity = size_t(1) << 26;
+// Sets the capacity of every ring and empties them; call it with tracing
+// off. The error names the limit when `events` is out of range.
+status set_capacity(size_t events);
+size_t capacity();
+
 void record_slow(const event& e);
+// Two events at one time stamp (a handler's receive and handle_begin): one
+// clock read and one ring lookup.
+void record_pair(const event& first, const event& second);
 inline void record(actor_kind ak, kind k, what w, uint64_t actor, int64_t request = -1, int32_t a = 0,
                    int64_t batch = -1) {
   if (enabled()) record_slow(event{0, actor, request, batch, a, 0, k, w, ak});
@@ -84,23 +115,61 @@ inline void sent(actor_kind ak, what w, uint64_t actor, int64_t request = -1, in
   record(ak, kind::send, w, actor, request, a, batch);
 }
 
-// Every thread's events, oldest first per thread; clear() empties the rings.
+// -- who is who ---------------------------------------------------------------
+
+// Long-lived actors (devices, schedulers) register once, traced or not, so a
+// trace window opened later still names them. A later registration of the
+// same id (another runtime's actor system) replaces the earlier one.
+void register_actor(uint64_t actor, actor_kind ak, const std::string& name, const std::string& group = {});
+
+// A request as admitted, with what attainment is judged by; recorded while
+// tracing is on. Times are on the trace clock.
+struct request_record {
+  int64_t request = -1;
+  uint64_t actor = 0;  // its request actor
+  int64_t arrival_ns = 0;
+  int32_t input_tokens = 0;
+  int32_t max_tokens = 0;
+  std::string cls;  // sched::to_string(request_class)
+  double ttft_slo_s = 0, tpot_slo_s = 0;
+  // How it ended (end_request); end_ns -1 while it has not.
+  int64_t end_ns = -1;
+  std::string status;
+  int32_t output_tokens = 0;
+};
+void record_request(const request_record& r);
+void end_request(int64_t request, const std::string& status, int32_t output_tokens);
+
+// -- reading and writing ------------------------------------------------------
+
+// Every thread's events, oldest first per thread; clear() empties the rings
+// and the request records.
 std::vector<event> collect();
 void clear();
-// Writes collect() as JSON lines to `path`: {"t_ns":..,"thread":..,
-// "actor":..,"actor_kind":"device","kind":"receive","what":"prefill_batch",
-// "request":..,"batch":..,"a":..}.
+// Events lost to ring overwrites since the last clear().
+uint64_t dropped();
+// Writes the trace file (format: docs/tracing.md) to `path`: a header line,
+// the actors seen and the requests recorded, then every event in time order
+// as {"t_ns":..,"thread":..,"actor":..,"actor_kind":"device","kind":"receive",
+// "what":"prefill_batch","request":..,"batch":..,"a":..}; a send and the
+// receive it pairs with share a "msg" id.
 status dump_jsonl(const std::string& path);
+
+// A recording to a file: start_recording() empties the rings and turns
+// tracing on; stop_recording() turns it off and writes the file. One at a
+// time (process-wide, like the rings).
+status start_recording(const std::string& path);
+status stop_recording();
+bool recording();
 
 // One handled message: receive and handle_begin now, handle_end at scope exit.
 class handler {
  public:
   handler(actor_kind ak, what w, uint64_t actor, int64_t request = -1, int64_t batch = -1)
       : ak_(ak), w_(w), actor_(actor), request_(request), batch_(batch), on_(enabled()) {
-    if (on_) {
-      record_slow(event{0, actor, request, batch, 0, 0, kind::receive, w, ak});
-      record_slow(event{0, actor, request, batch, 0, 0, kind::handle_begin, w, ak});
-    }
+    if (on_)
+      record_pair(event{0, actor, request, batch, 0, 0, kind::receive, w, ak},
+                  event{0, actor, request, batch, 0, 0, kind::handle_begin, w, ak});
   }
   ~handler() {
     if (on_) record_slow(event{0, actor_, request_, batch_, 0, 0, kind::handle_end, w_, ak_});

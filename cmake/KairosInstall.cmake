@@ -7,6 +7,17 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(_kairos_libs kairos_actors kairos_engine kairos_scheduler kairos_model kairos_tokenizer kairos_kv kairos_kernels kairos_base)
+# With the CUDA backend compiled in, kairos_actors calls into kairos_cuda, so
+# the package carries it and asks for the CUDA runtime, cuBLAS (and NCCL).
+set(KAIROS_INSTALL_CUDA_LINK "")
+if(TARGET kairos_cuda)
+  list(INSERT _kairos_libs 1 kairos_cuda)
+  set(KAIROS_INSTALL_CUDA_LINK "CUDA::cudart;CUDA::cublas")
+  get_filename_component(KAIROS_INSTALL_CUDA_ROOT "${CUDAToolkit_BIN_DIR}" DIRECTORY)
+  if(TARGET NCCL::nccl)
+    list(APPEND KAIROS_INSTALL_CUDA_LINK "${NCCL_LIBRARY}")
+  endif()
+endif()
 foreach(_l IN LISTS _kairos_libs)
   install(FILES $<TARGET_FILE:${_l}> DESTINATION ${CMAKE_INSTALL_LIBDIR}/kairos COMPONENT runtime)
 endforeach()

@@ -2,6 +2,7 @@
 // metrics. No networking here (see server.cpp).
 #include "http/api.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -154,10 +155,37 @@ std::optional<api_error> frontend::parse(const json& body, endpoint ep, parsed_r
       if (!m.is_object()) return bad(at, "'" + at + "' must be an object", "invalid_type");
       auto role = m.find("role"), content = m.find("content");
       if (role == m.end() || !role->is_string()) return bad(at + ".role", "'" + at + ".role' must be a string", "invalid_type");
-      if (content == m.end() || !content->is_string())
+      // An assistant turn that only calls tools may have no content (templates only).
+      const bool calls_only = chat.has_template() && m.contains("tool_calls") && (content == m.end() || content->is_null());
+      if (!calls_only && (content == m.end() || !content->is_string()))
         return bad(at + ".content", "'" + at + ".content' must be a string", "invalid_type");
     }
-    r.prompt = tokenizer.encode(render_chat(*it));
+    if (chat.has_template()) {
+      // The model's own chat template, with the variables vLLM passes.
+      // (nlohmann::json has already sorted object keys, so a tool schema
+      // prints with sorted keys where vLLM keeps the client's order.)
+      auto messages = nlohmann::ordered_json::parse(it->dump());
+      for (auto& m : messages)
+        if (!m.contains("content") || m["content"].is_null()) m["content"] = "";
+      nlohmann::ordered_json tools, kwargs = nlohmann::ordered_json::object();
+      if (auto t = body.find("tools"); t != body.end() && !t->is_null()) {
+        if (!t->is_array()) return bad("tools", "'tools' must be an array", "invalid_type");
+        tools = nlohmann::ordered_json::parse(t->dump());
+      }
+      if (auto k = body.find("chat_template_kwargs"); k != body.end() && !k->is_null()) {
+        if (!k->is_object()) return bad("chat_template_kwargs", "'chat_template_kwargs' must be an object", "invalid_type");
+        kwargs = nlohmann::ordered_json::parse(k->dump());
+      }
+      bool add_generation_prompt = true;
+      if (auto e = get_bool(body, "add_generation_prompt", add_generation_prompt)) return e;
+      std::string text;
+      template_render_error err;
+      if (!chat.apply(messages, add_generation_prompt, tools, kwargs, text, err))
+        return bad("messages", err.message, "chat_template_error");
+      r.prompt = tokenizer.encode(text);
+    } else {
+      r.prompt = tokenizer.encode(render_chat(*it));
+    }
   } else {
     auto it = body.find("prompt");
     auto ids = body.find("prompt_token_ids");
@@ -259,6 +287,7 @@ result<std::shared_ptr<frontend>> make_frontend(const runtime_config& cfg) {
     std::string model_name = "kairos";
     int32_t vocab_size = 0;
     std::string chat_template;
+    chat_config chat;
   } f;
   auto* fe = &f;
   namespace fs = std::filesystem;
@@ -272,14 +301,12 @@ result<std::shared_ptr<frontend>> make_frontend(const runtime_config& cfg) {
       if (!t) return make_error("tokenizer: " + t.message());
       tok = std::move(t.value());
     }
-    if (fs::exists(dir / "tokenizer_config.json")) {
-      try {
-        std::ifstream in(dir / "tokenizer_config.json");
-        json tc = json::parse(in);
-        if (tc.contains("chat_template") && tc["chat_template"].is_string()) fe->chat_template = tc["chat_template"];
-      } catch (...) {
-      }
-    }
+    // The chat template (tokenizer_config.json / chat_template.jinja) and
+    // the special tokens it prints.
+    auto chat = chat_config::load_dir(dir.string());
+    if (!chat) return make_error("chat template: " + chat.message());
+    fe->chat = std::move(chat.value());
+    if (fe->chat.tmpl) fe->chat_template = fe->chat.tmpl->source();
     if (auto cj = dir / "config.json"; fs::exists(cj)) {
       try {
         std::ifstream in(cj);
@@ -304,6 +331,7 @@ result<std::shared_ptr<frontend>> make_frontend(const runtime_config& cfg) {
   out->model_name = f.model_name;
   out->vocab_size = f.vocab_size;
   out->chat_template = f.chat_template;
+  out->chat = std::move(f.chat);
   out->class_slo = cfg.slo;
   return out;
 }
@@ -442,6 +470,23 @@ void metrics::observe_rejected(sched::request_class cls) {
   for (auto& k : c) k[1]++;
 }
 
+slo_totals metrics::totals() const {
+  slo_totals t;
+  std::lock_guard lk(mu_);
+  for (const auto& c : slo_) {
+    t.ttft_met += c[0][0];
+    t.ttft_missed += c[0][1];
+    t.tpot_met += c[1][0];
+    t.tpot_missed += c[1][1];
+  }
+  t.finished = outcomes_[0];
+  t.cancelled = outcomes_[1];
+  t.failed = outcomes_[2];
+  t.rejected = outcomes_[3];
+  t.generated_tokens = generated_tokens_;
+  return t;
+}
+
 void metrics::count_http(int status) {
   std::lock_guard lk(mu_);
   size_t i = status < 400 ? 0 : status == 401 ? 2 : status == 413 ? 3 : status == 429 ? 4 : status >= 500 ? 5 : 1;
@@ -479,8 +524,18 @@ std::string metrics::render(const runtime_stats& st) const {
   auto gauge = [&](const char* name, const char* help, double v) {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " + num(v) + "\n";
   };
-  gauge("kairos:num_requests_waiting", "Requests waiting for prefill.", double(st.queued));
-  gauge("kairos:num_requests_running", "Requests admitted and not yet ended.", double(st.in_flight));
+  // Per group (runtime.hpp, group_load): summing over groups gives the runtime's totals.
+  std::string waiting = "# HELP kairos:num_requests_waiting Requests waiting, by group: prefill = not yet in a prefill "
+                        "batch; decode = KV in transfer or waiting for a decode slot.\n"
+                        "# TYPE kairos:num_requests_waiting gauge\n";
+  std::string running = "# HELP kairos:num_requests_running Requests running, by group: in a prefill batch, or "
+                        "decoding.\n# TYPE kairos:num_requests_running gauge\n";
+  for (const auto& g : st.groups) {
+    waiting += "kairos:num_requests_waiting{group=\"" + g.group + "\"} " + std::to_string(g.waiting) + "\n";
+    running += "kairos:num_requests_running{group=\"" + g.group + "\"} " + std::to_string(g.running) + "\n";
+  }
+  out += waiting + running;
+  gauge("kairos:num_requests_in_flight", "Requests admitted and not yet ended.", double(st.in_flight));
   gauge("kairos:mean_decode_batch", "Mean decode batch size.", st.mean_decode_batch);
   out += "# HELP kairos:runtime_requests_total Runtime request counters.\n# TYPE kairos:runtime_requests_total counter\n";
   const std::pair<const char*, int64_t> rc[] = {{"submitted", st.submitted}, {"rejected", st.rejected}, {"finished", st.finished},
@@ -512,6 +567,76 @@ bool keys_equal(const std::string& presented, const std::string& expected) {
     diff = static_cast<unsigned char>(diff | (a ^ static_cast<unsigned char>(expected[i])));
   }
   return diff == 0;
+}
+
+namespace {
+
+std::vector<std::string> split_protocols(const std::string& header) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i <= header.size()) {
+    size_t j = header.find(',', i);
+    if (j == std::string::npos) j = header.size();
+    size_t a = i, b = j;
+    while (a < b && (header[a] == ' ' || header[a] == '\t')) ++a;
+    while (b > a && (header[b - 1] == ' ' || header[b - 1] == '\t')) --b;
+    if (b > a) out.push_back(header.substr(a, b - a));
+    i = j + 1;
+  }
+  return out;
+}
+
+// RFC 4648 section 5, without padding; nullopt on any other character.
+std::optional<std::string> base64url_decode(const std::string& in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char ch : in) {
+    int v;
+    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
+    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
+    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
+    else if (ch == '-') v = 62;
+    else if (ch == '_') v = 63;
+    else return std::nullopt;
+    acc = (acc << 6) | uint32_t(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(char((acc >> bits) & 0xFF));
+    }
+  }
+  if (in.size() % 4 == 1) return std::nullopt;  // no whole byte in the last group
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> bearer_from_subprotocols(const std::string& header) {
+  static const std::string prefix = "kairos.bearer.";
+  for (const auto& p : split_protocols(header))
+    if (p.rfind(prefix, 0) == 0) return base64url_decode(p.substr(prefix.size()));
+  return std::nullopt;
+}
+
+bool offers_subprotocol(const std::string& header, const std::string& name) {
+  for (const auto& p : split_protocols(header))
+    if (p == name) return true;
+  return false;
+}
+
+std::string trace_path_problem(const std::string& path) {
+  if (path.empty()) return "path is empty";
+  if (path.front() == '/') return "path must be relative to the server's working directory";
+  if (path.find('\0') != std::string::npos) return "path contains a NUL byte";
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    if (path.compare(start, end - start, "..") == 0 && end - start == 2) return "path must not contain '..'";
+    start = end + 1;
+  }
+  if (path.back() == '/') return "path names a directory";
+  return "";
 }
 
 }  // namespace kairos::http

@@ -15,6 +15,7 @@
 
 #include "actors/runtime.hpp"
 #include "gpu/tokenizer/bpe_tokenizer.hpp"
+#include "gpu/tokenizer/chat_config.hpp"
 #include "gpu/tokenizer/stream_decoder.hpp"
 
 namespace kairos::http {
@@ -77,11 +78,13 @@ struct frontend {
   int32_t max_prompt_tokens = 1 << 20;  // limit before submit (the runtime checks context again)
   std::array<sched::slo_targets, sched::n_request_classes> class_slo{};  // the config's defaults
   std::string chat_template;            // raw jinja from tokenizer_config.json, if any (informational)
+  chat_config chat;                     // the model's chat template and special tokens (chat requests)
 
   // Validates an OpenAI completions / chat body or a WebSocket request
   // message; on error the message names the field.
   std::optional<api_error> parse(const json& body, endpoint ep, parsed_request& out) const;
-  // A simple chat template: "<role>: content\n" per message, then "assistant:".
+  // The fallback when the model has no chat template: "<role>: content\n"
+  // per message, then "assistant:".
   std::string render_chat(const json& messages) const;
 };
 
@@ -98,6 +101,13 @@ request_timings timings_of(const request_result& r);
 json timings_json(const request_result& r);
 const char* finish_reason(const request_result& r);
 
+// The front's cumulative request outcomes and SLO counts, over all classes
+// (a rejected, failed or cancelled request counts as a miss).
+struct slo_totals {
+  uint64_t ttft_met = 0, ttft_missed = 0, tpot_met = 0, tpot_missed = 0;
+  uint64_t finished = 0, cancelled = 0, failed = 0, rejected = 0, generated_tokens = 0;
+};
+
 // Prometheus metrics, fed by the front's requests.
 class metrics {
  public:
@@ -106,6 +116,7 @@ class metrics {
   void observe_done(const request_result& r);
   void observe_rejected(sched::request_class cls);
   void count_http(int status);
+  slo_totals totals() const;
   std::string render(const runtime_stats& st) const;
 
  private:
@@ -128,5 +139,18 @@ class metrics {
 
 // Constant-time comparison of a presented key with the configured one.
 bool keys_equal(const std::string& presented, const std::string& expected);
+
+// WebSocket authentication for browsers, which cannot set headers on an
+// upgrade: the client offers the subprotocols "kairos" and
+// "kairos.bearer.<base64url(KEY)>" (no padding). Returns the key from a
+// Sec-WebSocket-Protocol header value, if one is offered and decodes.
+std::optional<std::string> bearer_from_subprotocols(const std::string& header);
+// Whether `name` is among the comma-separated subprotocols of `header`.
+bool offers_subprotocol(const std::string& header, const std::string& name);
+
+// POST /v1/admin/trace writes a file on the server at a path the client
+// names, so the path must stay inside the server's working directory:
+// relative, not empty, no ".." component. Returns why it is refused, or "".
+std::string trace_path_problem(const std::string& path);
 
 }  // namespace kairos::http

@@ -21,7 +21,7 @@ using namespace kairos::tools;
 
 int run_replay(int argc, char** argv) {
   CLI::App app{"Replay a workload through the actor runtime in process (sim devices: virtual time)"};
-  std::string config_path = "configs/default.yaml", trace, synthetic, json_out, policies;
+  std::string config_path = "configs/default.yaml", trace, synthetic, json_out, policies, trace_out;
   int64_t limit = 0;
   uint64_t seed = 0;
   double rate_scale = 1, slo_scale = 1;
@@ -37,6 +37,8 @@ int run_replay(int argc, char** argv) {
   app.add_option("--seed", seed, "seed (class hash, synthetic arrivals)");
   app.add_option("--json", json_out, "write {\"results\": [ROW...]} here (the keys of kairos sim)");
   app.add_flag("--quiet", quiet, "no table on stdout");
+  app.add_option("--trace-out", trace_out,
+                 "record an actor trace to FILE (docs/tracing.md; with several policies, FILE.POLICY)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,9 +69,11 @@ int run_replay(int argc, char** argv) {
   const double dur = w.duration_s();
 
   std::vector<point_result> results;
-  for (const auto& pol : policies.empty() ? std::vector<std::string>{cfg.policies} : split(policies, ',')) {
+  const auto policy_list = policies.empty() ? std::vector<std::string>{cfg.policies} : split(policies, ',');
+  for (const auto& pol : policy_list) {
     runtime_config c = cfg;
     c.policies = pol;
+    if (!trace_out.empty()) c.trace.out = policy_list.size() > 1 ? trace_out + "." + pol : trace_out;
     auto rr = replay(c, w, seed);
     if (!rr.error.empty()) {
       std::fprintf(stderr, "kairos replay: %s\n", rr.error.c_str());
@@ -88,6 +92,7 @@ int run_replay(int argc, char** argv) {
     if (!quiet)
       std::fprintf(stderr, "%s: %zu requests replayed in %.2f s wall (%.2f s on the runtime clock)\n", pol.c_str(),
                    w.requests.size(), rr.wall_s, rr.virtual_s);
+    if (!quiet && !c.trace.out.empty()) std::fprintf(stderr, "%s: trace written to %s\n", pol.c_str(), c.trace.out.c_str());
     results.push_back(std::move(p));
   }
   if (!quiet) {

@@ -762,3 +762,107 @@ result<std::vector<std::int32_t>> cuda_engine::sample(std::span<const kernels::s
 }
 
 }  // namespace kairos::cuda
+
+// -- KV hand-off --
+
+namespace kairos::cuda {
+
+namespace {
+
+// Copies a sequence's blocks between the cache and a packed buffer, one
+// cudaMemcpy2DAsync per run of consecutive block ids (rows = layers), so a
+// freshly allocated sequence costs two copies instead of 2 x layers x blocks.
+// Pitches past the device's limit fall back to one copy per layer.
+status copy_blocks(std::span<const std::int32_t> blocks, bf16* cache, std::size_t layer_elems, int n_layers,
+                   std::size_t block_elems, bf16* packed, bool to_packed, int device, cudaStream_t stream) {
+  int max_pitch = 0;
+  KAIROS_CUDA_TRY(cudaDeviceGetAttribute(&max_pitch, cudaDevAttrMaxPitch, device));
+  const std::size_t bb = block_elems * sizeof(bf16);
+  const std::size_t nb = blocks.size();
+  const std::size_t cache_pitch = layer_elems * sizeof(bf16), packed_pitch = nb * bb;
+  const bool two_d = cache_pitch <= static_cast<std::size_t>(max_pitch) && packed_pitch <= static_cast<std::size_t>(max_pitch);
+  for (std::size_t j = 0; j < nb;) {
+    std::size_t run = 1;
+    while (j + run < nb && blocks[j + run] == blocks[j] + static_cast<std::int32_t>(run)) ++run;
+    char* c = reinterpret_cast<char*>(cache) + static_cast<std::size_t>(blocks[j]) * bb;
+    char* q = reinterpret_cast<char*>(packed) + j * bb;
+    if (two_d) {
+      if (to_packed)
+        KAIROS_CUDA_TRY(cudaMemcpy2DAsync(q, packed_pitch, c, cache_pitch, run * bb, n_layers, cudaMemcpyDeviceToDevice, stream));
+      else
+        KAIROS_CUDA_TRY(cudaMemcpy2DAsync(c, cache_pitch, q, packed_pitch, run * bb, n_layers, cudaMemcpyDeviceToDevice, stream));
+    } else {
+      for (int l = 0; l < n_layers; ++l) {
+        char* cl = c + l * cache_pitch;
+        char* ql = q + l * packed_pitch;
+        KAIROS_CUDA_TRY(cudaMemcpyAsync(to_packed ? ql : cl, to_packed ? cl : ql, run * bb, cudaMemcpyDeviceToDevice, stream));
+      }
+    }
+    j += run;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::size_t cuda_engine::kv_packed_bytes(int n_tokens) const {
+  const auto& p = *p_;
+  const std::size_t n_blk = static_cast<std::size_t>((n_tokens + p.opts.block_size - 1) / p.opts.block_size);
+  return 2 * n_blk * p.cfg.n_layers * static_cast<std::size_t>(p.opts.block_size) * p.kv_dim * sizeof(bf16);
+}
+
+status cuda_engine::export_sequence(seq_id s, void* dst) {
+  auto& p = *p_;
+  if (p.device_failed) return make_error("cuda engine: device error earlier: the engine is unusable");
+  if (!p.table.contains(s)) return make_error("cuda engine: export of unknown sequence " + std::to_string(s));
+  const auto blocks = p.table.blocks(s);
+  const std::size_t block_elems = static_cast<std::size_t>(p.opts.block_size) * p.kv_dim;
+  auto* k_dst = static_cast<bf16*>(dst);
+  bf16* v_dst = k_dst + blocks.size() * p.cfg.n_layers * block_elems;
+  auto k_then_v = [&]() -> status {
+    KAIROS_TRY_STATUS(copy_blocks(blocks, p.k_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems, k_dst, true,
+                                  p.opts.device, p.stream));
+    return copy_blocks(blocks, p.v_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems, v_dst, true, p.opts.device,
+                       p.stream);
+  };
+  status st = k_then_v();
+  if (!st) p.device_failed = true;
+  return st;
+}
+
+forward_status cuda_engine::import_sequence(seq_id s, int n_tokens, const void* src, std::string* why) {
+  auto& p = *p_;
+  auto fail = [&](forward_status fs, std::string msg) {
+    if (why) *why = std::move(msg);
+    return fs;
+  };
+  if (p.device_failed) return fail(forward_status::invalid_batch, "device error earlier: the engine is unusable");
+  if (p.table.contains(s)) return fail(forward_status::invalid_batch, "sequence " + std::to_string(s) + " is already resident");
+  if (n_tokens < 1 || n_tokens > p.max_seq_len)
+    return fail(forward_status::invalid_batch, std::to_string(n_tokens) + " tokens: outside [1, " +
+                                                   std::to_string(p.max_seq_len) + "]");
+  const kv_append one{s, n_tokens};
+  if (auto ks = p.table.prepare(std::span<const kv_append>(&one, 1), p.plan); ks != kv_status::ok)
+    return fail(ks == kv_status::out_of_blocks ? forward_status::kv_exhausted : forward_status::invalid_batch,
+                std::string("KV reservation: ") + kv_status_name(ks) + " (" + std::to_string(p.table.n_free()) +
+                    " free blocks)");
+  p.table.apply(p.plan);
+  const auto blocks = p.table.blocks(s);
+  const std::size_t block_elems = static_cast<std::size_t>(p.opts.block_size) * p.kv_dim;
+  auto* k_src = const_cast<bf16*>(static_cast<const bf16*>(src));
+  bf16* v_src = k_src + blocks.size() * p.cfg.n_layers * block_elems;
+  auto k_then_v = [&]() -> status {
+    KAIROS_TRY_STATUS(copy_blocks(blocks, p.k_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems, k_src, false,
+                                  p.opts.device, p.stream));
+    return copy_blocks(blocks, p.v_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems, v_src, false, p.opts.device,
+                       p.stream);
+  };
+  status st = k_then_v();
+  if (!st) {
+    p.device_failed = true;
+    return fail(forward_status::invalid_batch, "device error: " + st.message());
+  }
+  return forward_status::ok;
+}
+
+}  // namespace kairos::cuda

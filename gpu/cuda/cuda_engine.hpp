@@ -80,6 +80,22 @@ class cuda_engine {
   void free_sequence(seq_id s);
   const kv_block_table& kv_table() const;
 
+  // -- KV hand-off between engines (prefill -> decode, swap out / in) --
+  // A sequence's KV packed as [2 (K, V)][n_layers][n_blocks of s][n_kv_heads,
+  // block_size, head_dim] BF16: whole blocks, so the size depends only on the
+  // token count (and block_size, which both engines must share).
+  std::size_t kv_packed_bytes(int n_tokens) const;
+  // Enqueues on stream() the copy of s's blocks into `dst` (device memory on
+  // this engine's device, kv_packed_bytes(n_tokens(s)) bytes). The table is
+  // untouched: free_sequence(s) afterwards is safe, since later work on the
+  // stream is ordered after the copy.
+  status export_sequence(seq_id s, void* dst);
+  // Makes s resident with n_tokens tokens whose KV is packed at `src` (device
+  // memory on this engine's device), enqueued on stream(). Blocks come
+  // through the table's prepare/apply: kv_exhausted or invalid_batch (s
+  // already resident, too long) leave nothing changed; `why` says why.
+  forward_status import_sequence(seq_id s, int n_tokens, const void* src, std::string* why = nullptr);
+
   // Bytes one decode step reads: every weight matrix once (the LM head too).
   std::size_t weight_bytes() const;
   // Bytes of K and V of one token over all layers (BF16).

@@ -45,9 +45,10 @@ inline http_reply http_call(uint16_t port, bhttp::verb method, const std::string
   beast::error_code ec;
   bhttp::read(sock, buf, p, ec);
   http_reply r;
-  if (ec && ec != bhttp::error::end_of_stream) {
+  // end_of_stream before a header: the server closed without answering.
+  if ((ec && ec != bhttp::error::end_of_stream) || !p.is_header_done()) {
     r.status = -1;
-    r.body = ec.message();
+    r.body = ec ? ec.message() : "connection closed without a response";
     return r;
   }
   r.status = int(p.get().result_int());

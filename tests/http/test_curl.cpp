@@ -3,6 +3,8 @@
 // the kairos binary.
 #include <doctest/doctest.h>
 
+#include "tests/support/serve_process.hpp"
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -11,20 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-namespace {
-
-std::string sh(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
-}  // namespace
+using kairos::test::run_shell;
 
 TEST_CASE("kairos serve with curl: health, completion, SSE, 400, SIGTERM exits 0") {
   const std::string kairos = std::string(KAIROS_BIN_DIR) + "/kairos";
@@ -56,20 +45,20 @@ TEST_CASE("kairos serve with curl: health, completion, SSE, 400, SIGTERM exits 0
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
   const std::string auth = " -H 'Authorization: Bearer k3y' ";
 
-  CHECK(sh("curl -s " + base + "/health").find("\"ok\"") != std::string::npos);
-  CHECK(sh("curl -s -o /dev/null -w '%{http_code}' " + base + "/v1/models") == "401");
-  CHECK(sh("curl -s" + auth + base + "/v1/models").find("\"object\":\"list\"") != std::string::npos);
+  CHECK(run_shell("curl -s " + base + "/health").find("\"ok\"") != std::string::npos);
+  CHECK(run_shell("curl -s -o /dev/null -w '%{http_code}' " + base + "/v1/models") == "401");
+  CHECK(run_shell("curl -s" + auth + base + "/v1/models").find("\"object\":\"list\"") != std::string::npos);
   const std::string body = R"('{"prompt": "Hello", "max_tokens": 8, "ignore_eos": true)";
-  const std::string plain = sh("curl -s" + auth + "-H 'Content-Type: application/json' -d " + body + "}' " + base + "/v1/completions");
+  const std::string plain = run_shell("curl -s" + auth + "-H 'Content-Type: application/json' -d " + body + "}' " + base + "/v1/completions");
   CHECK(plain.find("\"completion_tokens\":8") != std::string::npos);
-  const std::string sse = sh("curl -sN" + auth + "-d " + body + R"(, "stream": true}' )" + base + "/v1/completions");
+  const std::string sse = run_shell("curl -sN" + auth + "-d " + body + R"(, "stream": true}' )" + base + "/v1/completions");
   CHECK(sse.find("data: {") != std::string::npos);
   CHECK(sse.size() > 14);
   CHECK(sse.substr(sse.size() - 14) == "data: [DONE]\n\n");
-  const std::string bad = sh("curl -s -w ' %{http_code}'" + auth + "-d '{\"prompt\": ' " + base + "/v1/completions");
+  const std::string bad = run_shell("curl -s -w ' %{http_code}'" + auth + "-d '{\"prompt\": ' " + base + "/v1/completions");
   CHECK(bad.find("malformed JSON") != std::string::npos);
   CHECK(bad.substr(bad.size() - 3) == "400");
-  CHECK(sh("curl -s" + auth + base + "/metrics").find("kairos:time_to_first_token_seconds_count 2") != std::string::npos);
+  CHECK(run_shell("curl -s" + auth + base + "/metrics").find("kairos:time_to_first_token_seconds_count 2") != std::string::npos);
 
   kill(pid, SIGTERM);
   int status = 0;

@@ -2,7 +2,9 @@
 // model), on an ephemeral loopback port, with Beast HTTP and WebSocket clients.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "actors/runtime.hpp"
@@ -19,7 +21,8 @@ struct fixture {
   std::unique_ptr<Runtime> rt;
   std::unique_ptr<http::server> srv;
   uint16_t port = 0;
-  explicit fixture(const std::string& key = "", size_t max_body = 1 << 20, int max_in_flight = 0, double grace_s = 5) {
+  explicit fixture(const std::string& key = "", size_t max_body = 1 << 20, int max_in_flight = 0, double grace_s = 5,
+                   const std::function<void(http::server_options&)>& tweak = {}) {
     auto cfg = load_runtime_config(std::string(KAIROS_SOURCE_DIR) + "/configs/default.yaml");
     REQUIRE_MESSAGE(cfg.ok(), (cfg.ok() ? "" : cfg.message()));
     if (max_in_flight > 0) cfg.value().admission.max_in_flight = max_in_flight;
@@ -32,6 +35,7 @@ struct fixture {
     o.max_body_bytes = max_body;
     o.shutdown_grace_s = grace_s;
     o.log = [](const std::string&) {};
+    if (tweak) tweak(o);
     auto s = http::server::start(*rt, o);
     REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.message()));
     srv = std::move(s.value());
@@ -52,6 +56,11 @@ struct fixture {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
+  }
+  void still_serving_with(const std::string& key) {
+    auto r = post(port, "/v1/completions", R"({"prompt": "ok", "max_tokens": 2, "ignore_eos": true})",
+                  {{"Authorization", "Bearer " + key}});
+    CHECK(r.status == 200);
   }
   void still_serving() {
     auto r = post(port, "/v1/completions", R"({"prompt": "ok", "max_tokens": 2, "ignore_eos": true})");
@@ -357,4 +366,214 @@ TEST_CASE("stop strings end the text before the match, over HTTP, SSE and WebSoc
   CHECK(done["status"] == "finished");
   w.close();
   CHECK(f.drained());
+}
+
+namespace {
+
+// The value of one sample line of a Prometheus text body (-1 when absent).
+double metric(const std::string& body, const std::string& name_and_labels) {
+  const std::string key = name_and_labels + " ";
+  const auto at = body.find("\n" + key);
+  if (at == std::string::npos) return -1;
+  return std::stod(body.substr(at + 1 + key.size()));
+}
+
+}  // namespace
+
+TEST_CASE("metrics: waiting and running per group, KV usage per device") {
+  fixture f;
+  const auto st = f.rt->stats();
+  REQUIRE(st.groups.size() == 2);
+  ws_client w;
+  w.connect(f.port);
+  w.send({{"id", "long"}, {"prompt", "x"}, {"max_tokens", 1000}, {"ignore_eos", true}});
+  for (int n = 0; n < 2;)  // two tokens: prefilled, then decoded once
+    n += w.read()["type"] == "token";
+  auto body = get(f.port, "/metrics").body;
+  CHECK(metric(body, "kairos:num_requests_running{group=\"decode\"}") == 1);
+  CHECK(metric(body, "kairos:num_requests_waiting{group=\"decode\"}") == 0);
+  CHECK(metric(body, "kairos:num_requests_waiting{group=\"prefill\"}") == 0);
+  CHECK(metric(body, "kairos:num_requests_running{group=\"prefill\"}") == 0);
+  CHECK(metric(body, "kairos:num_requests_in_flight") == 1);
+  // The decode device holds the request's KV.
+  double decode_kv = -1;
+  for (const auto& d : st.devices)
+    if (d.group == "decode")
+      decode_kv = metric(body, "kairos:kv_cache_usage_ratio{device=\"" + d.name + "\",group=\"decode\"}");
+  CHECK(decode_kv > 0);
+  CHECK(decode_kv < 1);
+  w.send({{"type", "cancel"}, {"id", "long"}});
+  json m;
+  do m = w.read();
+  while (m["type"] != "done");
+  REQUIRE(f.drained());
+  body = get(f.port, "/metrics").body;
+  for (const char* g : {"prefill", "decode"}) {
+    CHECK(metric(body, std::string("kairos:num_requests_waiting{group=\"") + g + "\"}") == 0);
+    CHECK(metric(body, std::string("kairos:num_requests_running{group=\"") + g + "\"}") == 0);
+  }
+  for (const auto& d : st.devices)
+    CHECK(metric(body, "kairos:kv_cache_usage_ratio{device=\"" + d.name + "\",group=\"" + d.group + "\"}") == 0);
+}
+
+TEST_CASE("connection limit: past it a new connection gets 503 with a message, the others keep streaming") {
+  fixture f("", 1 << 20, 0, 5, [](http::server_options& o) { o.max_connections = 3; });
+  std::vector<std::unique_ptr<ws_client>> ws;
+  for (int i = 0; i < 3; ++i) {
+    ws.push_back(std::make_unique<ws_client>());
+    ws.back()->connect(f.port);
+    ws.back()->send({{"id", i}, {"prompt", "x"}, {"max_tokens", 1000}, {"ignore_eos", true}});
+    CHECK(ws.back()->read()["type"] == "token");
+  }
+  for (int k = 0; k < 3; ++k) {  // HTTP and WebSocket alike
+    auto r = get(f.port, "/health");
+    CHECK(r.status == 503);
+    CHECK(r.json()["error"]["code"] == "too_many_connections");
+    CHECK(r.json()["error"]["message"].get<std::string>().find("3 open") != std::string::npos);
+  }
+  {
+    ws_client extra;
+    CHECK_THROWS(extra.connect(f.port));
+  }
+  // The three streams are unaffected; ending one frees a slot.
+  for (auto& w : ws) CHECK(w->read()["type"] == "token");
+  ws[0]->close();
+  bool served = false;
+  for (int i = 0; i < 100 && !served; ++i) {
+    served = get(f.port, "/health").status == 200;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(served);
+  for (size_t i = 1; i < ws.size(); ++i) {
+    ws[i]->send({{"type", "cancel"}, {"id", int(i)}});
+    json m;
+    do m = ws[i]->read();
+    while (m["type"] != "done");
+    CHECK(m["status"] == "cancelled");
+    ws[i]->close();
+  }
+  CHECK(f.drained());
+}
+
+TEST_CASE("websocket flood: error frames, then closed (1008) past the bound; other clients keep being served") {
+  fixture f("", 1 << 20, 0, 5, [](http::server_options& o) { o.max_ws_invalid_messages = 8; });
+  ws_client good;
+  good.connect(f.port);
+  good.send({{"id", "g"}, {"prompt", "x"}, {"max_tokens", 200}, {"ignore_eos", true}});
+  CHECK(good.read()["type"] == "token");
+
+  ws_client bad;
+  bad.connect(f.port);
+  // A valid request in the middle resets the count; it is cancelled when the connection closes.
+  bad.send({{"id", "mine"}, {"prompt", "y"}, {"max_tokens", 1000}, {"ignore_eos", true}});
+  for (int i = 0; i < 5; ++i) bad.send_raw("{oops");
+  bad.send({{"id", "ok"}, {"prompt", "z"}, {"max_tokens", 1}});
+  for (int i = 0; i < 40; ++i) bad.send_raw(i % 2 ? "[1]" : "{\"id\": 1, \"prompt\": 5}");
+  int errors = 0;
+  json last_error;
+  bool closed = false;
+  try {
+    for (;;) {
+      json m = bad.read();
+      if (m["type"] == "error") {
+        ++errors;
+        last_error = m;
+      }
+    }
+  } catch (const boost::system::system_error& ex) {
+    closed = true;
+    CHECK(ex.code() == websocket::error::closed);
+  }
+  CHECK(closed);
+  CHECK(bad.ws.reason().code == websocket::close_code::policy_error);
+  CHECK(errors == 5 + 9 + 1);  // one per invalid message up to the bound, then too_many_errors
+  CHECK(last_error["code"] == "too_many_errors");
+  CHECK(last_error["message"].get<std::string>().find("9 invalid messages in a row") != std::string::npos);
+
+  // The other client never noticed.
+  json m;
+  int tokens = 1;
+  do {
+    m = good.read();
+    tokens += m["type"] == "token";
+  } while (m["type"] != "done");
+  CHECK(m["status"] == "finished");
+  CHECK(tokens == 200);
+  good.close();
+  CHECK(f.drained());  // the flooder's running request was cancelled: no KV leaked
+  f.still_serving();
+}
+
+TEST_CASE("after every bad-input case no KV block is left in use") {
+  fixture f("", 4096);
+  auto kv_free = [&] {
+    for (const auto& d : f.rt->stats().devices)
+      if (d.kv_free_blocks != d.kv_total_blocks) return false;
+    return true;
+  };
+  const std::string cases[] = {"{", R"({"prompt": "x", "max_tokens": 100000})", R"({"prompt": [1, -4]})",
+                               R"({"prompt": "x", "stream": true, "stop": 5.5})", R"({"prompt": "x", "model": "other"})"};
+  for (const auto& c : cases) {
+    CHECK(post(f.port, "/v1/completions", c).status >= 400);
+    CHECK_MESSAGE(f.drained(), c);
+    CHECK(kv_free());
+  }
+  {  // a WebSocket message over the limit closes the connection mid-request
+    fixture g("", 1 << 20, 0, 5, [](http::server_options& o) { o.max_ws_message_bytes = 1024; });
+    ws_client w;
+    w.connect(g.port);
+    w.send({{"id", "a"}, {"prompt", "x"}, {"max_tokens", 1000}, {"ignore_eos", true}});
+    CHECK(w.read()["type"] == "token");
+    w.send_raw(std::string(4096, ' '));
+    CHECK_THROWS([&] {
+      for (;;) w.read();  // tokens, then the close
+    }());
+    CHECK(g.drained());
+  }
+}
+
+TEST_CASE("dashboard: GET / needs no key and holds no data; /v1/stats and the WebSocket need it") {
+  fixture f("dash-key");
+  auto page = get(f.port, "/");
+  REQUIRE(page.status == 200);
+  CHECK(page.content_type.find("text/html") == 0);
+  CHECK(page.body.find("id=\"v-ttft\"") != std::string::npos);
+  CHECK(page.body.find("dash-key") == std::string::npos);
+  CHECK(get(f.port, "/v1/stats").status == 401);
+  CHECK(get(f.port, "/v1/stats?key=dash-key").status == 401);  // never in a URL
+
+  f.still_serving_with("dash-key");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));  // two sampling intervals
+  auto s = get(f.port, "/v1/stats", {{"Authorization", "Bearer dash-key"}});
+  REQUIRE(s.status == 200);
+  const json j = s.json();
+  CHECK(j["totals"]["finished"] == 1);
+  CHECK(j["totals"]["ttft_met"].get<int>() + j["totals"]["ttft_missed"].get<int>() == 1);
+  CHECK(j["series"]["t"].size() >= 1);
+  CHECK(j["series"]["t"].size() == j["series"]["prefill_waiting"].size());
+  CHECK(j["groups"].size() == 2);
+  CHECK(j["devices"].size() == f.rt->stats().devices.size());
+  CHECK(j["series"]["kv_usage"].size() == f.rt->stats().devices.size());
+
+  // WebSocket: the key as a subprotocol (what a browser can send); the server echoes only "kairos".
+  auto ws_with = [&](const std::string& protocols) {
+    auto w = std::make_unique<ws_client>();
+    w->ws.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), f.port));
+    w->ws.set_option(websocket::stream_base::decorator(
+        [protocols](websocket::request_type& r) { r.set(bhttp::field::sec_websocket_protocol, protocols); }));
+    websocket::response_type res;
+    w->ws.handshake(res, "127.0.0.1", "/v1/stream");
+    CHECK(res[bhttp::field::sec_websocket_protocol] == "kairos");
+    return w;
+  };
+  auto w = ws_with("kairos, kairos.bearer.ZGFzaC1rZXk");  // base64url("dash-key")
+  w->send({{"id", 1}, {"prompt", "x"}, {"max_tokens", 2}, {"ignore_eos", true}});
+  json m;
+  do m = w->read();
+  while (m["type"] != "done");
+  CHECK(m["status"] == "finished");
+  w->close();
+  CHECK_THROWS(ws_with("kairos, kairos.bearer.d3Jvbmc"));  // "wrong"
+  CHECK_THROWS(ws_with("kairos"));
+  CHECK_THROWS(ws_with("kairos, kairos.bearer.!!"));
 }

@@ -22,6 +22,7 @@ struct device_gauge {
   std::atomic<int> kv_total{0};
   std::atomic<bool> alive{true};
   std::atomic<int64_t> batches{0};
+  std::atomic<int64_t> busy_ns{0};  // time spent running batches or steps (its deltas: utilisation)
 };
 
 struct runtime_counters {

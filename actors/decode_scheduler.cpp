@@ -272,6 +272,7 @@ void on_step_done(self_ptr self, int32_t d, step_job& job, step_result& r) {
     c.decode_steps.fetch_add(1, std::memory_order_relaxed);
     c.decode_batch_sum.fetch_add(dev.step_batch, std::memory_order_relaxed);
     c.decode_busy_ns.fetch_add(int64_t(r.seconds * 1e9), std::memory_order_relaxed);
+    dev.gauge->busy_ns.fetch_add(int64_t(r.seconds * 1e9), std::memory_order_relaxed);
   }
   for (size_t i = 0; i < job.evict.size() && i < r.evicted.size(); ++i)
     if (auto it = st.seqs.find(job.evict[i]); it != st.seqs.end()) it->second.kv = std::move(r.evicted[i]);

@@ -90,6 +90,7 @@ void on_batch_done(self_ptr self, size_t d, prefill_result& r) {
     return;
   }
   st.cost->observe_prefill(dev.pieces, r.seconds);
+  dev.gauge->busy_ns.fetch_add(int64_t(r.seconds * 1e9), std::memory_order_relaxed);
   for (auto& o : r.out) {
     auto it = st.reqs.find(o.seq);
     if (it == st.reqs.end()) continue;

@@ -375,7 +375,8 @@ runtime_stats Runtime::stats() const {
   s.decode_batch_sum = c.decode_batch_sum.load();
   s.mean_decode_batch = s.decode_steps ? double(c.decode_batch_sum.load()) / double(s.decode_steps) : 0.0;
   for (const auto& g : p_->shared->gauges)
-    s.devices.push_back({g->name, g->group, g->alive.load(), g->kv_free.load(), g->kv_total.load(), g->batches.load()});
+    s.devices.push_back({g->name, g->group, g->alive.load(), g->kv_free.load(), g->kv_total.load(), g->batches.load(),
+                         double(g->busy_ns.load()) / 1e9});
   const int64_t dw = stages_->decode_waiting.load(), dr = stages_->decode_running.load();
   s.groups.push_back({"prefill", s.queued, std::max<int64_t>(0, s.in_flight - s.queued - dw - dr)});
   s.groups.push_back({"decode", dw, dr});

@@ -83,6 +83,7 @@ struct device_stats {
   bool alive = true;
   int kv_free_blocks = 0, kv_total_blocks = 0;
   int64_t batches = 0;
+  double busy_s = 0;  // time spent running batches (prefill) or steps (decode)
 };
 
 // Requests per group and stage. prefill: waiting = admitted, not yet in a

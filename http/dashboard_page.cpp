@@ -89,10 +89,10 @@ std::string_view dashboard_page() {
   <div class="card chart"><h2>SLO attainment per interval</h2><canvas id="c-slo"></canvas><div class="legend" id="l-slo"></div></div>
   <div class="card chart"><h2>Queue depths</h2><canvas id="c-queue"></canvas><div class="legend" id="l-queue"></div></div>
   <div class="card chart"><h2>Batch sizes (mean requests per batch)</h2><canvas id="c-batch"></canvas><div class="legend" id="l-batch"></div></div>
-  <div class="card chart"><h2>Device utilisation (KV in use, decode busy)</h2><canvas id="c-util"></canvas><div class="legend" id="l-util"></div></div>
+  <div class="card chart"><h2>Device utilisation (busy, KV in use)</h2><canvas id="c-util"></canvas><div class="legend" id="l-util"></div></div>
 
   <div class="card wide"><h2>Devices</h2>
-    <table id="devices"><thead><tr><th>device</th><th>group</th><th>up</th><th>KV used</th><th>KV blocks free</th><th>batches</th></tr></thead>
+    <table id="devices"><thead><tr><th>device</th><th>group</th><th>up</th><th>KV used</th><th>KV blocks free</th><th>batches</th><th>busy</th></tr></thead>
     <tbody></tbody></table></div>
 
   <div class="card wide"><h2>Try a prompt (WebSocket /v1/stream)</h2>
@@ -197,7 +197,7 @@ function render(d) {
                                         { label: "decode running", values: s.decode_running }], {});
   drawChart("c-batch", "l-batch", s.t, [{ label: "prefill", values: s.prefill_batch },
                                         { label: "decode", values: s.decode_batch }], {});
-  const util = [{ label: "decode busy", values: s.decode_busy }];
+  const util = [{ label: "prefill busy", values: s.prefill_busy }, { label: "decode busy", values: s.decode_busy }];
   for (const name of Object.keys(s.kv_usage)) util.push({ label: "KV " + name, values: s.kv_usage[name] });
   drawChart("c-util", "l-util", s.t, util, { ymax: 1, percent: true });
 
@@ -207,9 +207,10 @@ function render(d) {
     const tr = document.createElement("tr");
     tr.dataset.device = dv.name;
     const cells = [dv.name, dv.group, dv.alive ? "yes" : "no", pct(dv.kv_used) + "%",
-                   dv.kv_free_blocks + " / " + dv.kv_total_blocks, dv.batches];
+                   dv.kv_free_blocks + " / " + dv.kv_total_blocks, dv.batches,
+                   pct(last((s.busy || {})[dv.name] || [])) + "%"];
     cells.forEach((c, i) => { const td = document.createElement("td"); td.textContent = c;
-                              td.className = ["name", "group", "up", "kv", "free", "batches"][i]; tr.append(td); });
+                              td.className = ["name", "group", "up", "kv", "free", "batches", "busy"][i]; tr.append(td); });
     tb.append(tr);
   }
 }

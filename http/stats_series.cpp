@@ -67,19 +67,36 @@ void stats_series::sample(double t, const runtime_stats& st, const slo_totals& s
   }
   if (const int64_t ns = st.decode_steps - b.st.decode_steps; ns > 0)
     p.decode_batch = double(st.decode_batch_sum - b.st.decode_batch_sum) / double(ns);
-  int n_decode = 0;
-  for (const auto& d : st.devices) n_decode += d.group == "decode" && d.alive;
-  if (n_decode > 0) p.decode_busy = std::clamp((st.decode_busy_s - b.st.decode_busy_s) / (dt * n_decode), 0.0, 1.0);
+  // Busy fraction of a group: the busy time its alive devices added, over
+  // the interval times their number.
+  auto group_busy = [&](const char* group) -> std::optional<double> {
+    int n = 0;
+    double added = 0;
+    for (size_t i = 0; i < st.devices.size(); ++i) {
+      const auto& d = st.devices[i];
+      if (d.group != group || !d.alive) continue;
+      ++n;
+      if (i < b.st.devices.size()) added += d.busy_s - b.st.devices[i].busy_s;
+    }
+    if (n == 0) return std::nullopt;
+    return std::clamp(added / (dt * n), 0.0, 1.0);
+  };
+  p.prefill_busy = group_busy("prefill");
+  p.decode_busy = group_busy("decode");
   p.tokens_per_s = double(st.decode_tokens - b.st.decode_tokens) / dt;
   for (const auto& name : names_) {
-    double used = 0, rate = 0;
+    double used = 0, rate = 0, busy = 0;
     for (size_t i = 0; i < st.devices.size(); ++i) {
       if (st.devices[i].name != name) continue;
       used = kv_used(st.devices[i]);
-      if (i < b.st.devices.size()) rate = double(st.devices[i].batches - b.st.devices[i].batches) / dt;
+      if (i < b.st.devices.size()) {
+        rate = double(st.devices[i].batches - b.st.devices[i].batches) / dt;
+        busy = std::clamp((st.devices[i].busy_s - b.st.devices[i].busy_s) / dt, 0.0, 1.0);
+      }
     }
     p.kv_usage.push_back(used);
     p.batches_per_s.push_back(rate);
+    p.busy.push_back(busy);
   }
   points_.push_back(std::move(p));
   while (points_.size() > capacity_) points_.pop_front();
@@ -114,16 +131,18 @@ json stats_series::to_json(const runtime_stats& st, const slo_totals& slo) const
   json devs = json::array();
   for (const auto& d : st.devices)
     devs.push_back({{"name", d.name}, {"group", d.group}, {"alive", d.alive}, {"kv_used", opt(kv_used(d))},
-                    {"kv_free_blocks", d.kv_free_blocks}, {"kv_total_blocks", d.kv_total_blocks}, {"batches", d.batches}});
+                    {"kv_free_blocks", d.kv_free_blocks}, {"kv_total_blocks", d.kv_total_blocks}, {"batches", d.batches},
+                    {"busy_s", d.busy_s}});
   out["devices"] = devs;
   json s;
   json t = json::array(), ttft = json::array(), tpot = json::array(), pw = json::array(), pr = json::array(),
        dw = json::array(), dr = json::array(), pb = json::array(), db = json::array(), busy = json::array(),
-       tps = json::array();
-  json kv = json::object(), bps = json::object();
+       pbusy = json::array(), tps = json::array();
+  json kv = json::object(), bps = json::object(), dbusy = json::object();
   for (const auto& name : names_) {
     kv[name] = json::array();
     bps[name] = json::array();
+    dbusy[name] = json::array();
   }
   for (const auto& p : points_) {
     t.push_back(std::round(p.t * 1e3) / 1e3);
@@ -136,10 +155,12 @@ json stats_series::to_json(const runtime_stats& st, const slo_totals& slo) const
     pb.push_back(opt(p.prefill_batch));
     db.push_back(opt(p.decode_batch));
     busy.push_back(opt(p.decode_busy));
+    pbusy.push_back(opt(p.prefill_busy));
     tps.push_back(std::round(p.tokens_per_s * 10) / 10);
     for (size_t i = 0; i < names_.size() && i < p.kv_usage.size(); ++i) {
       kv[names_[i]].push_back(opt(p.kv_usage[i]));
       bps[names_[i]].push_back(std::round(p.batches_per_s[i] * 10) / 10);
+      dbusy[names_[i]].push_back(p.busy[i]);
     }
   }
   s["t"] = t;
@@ -152,6 +173,8 @@ json stats_series::to_json(const runtime_stats& st, const slo_totals& slo) const
   s["prefill_batch"] = pb;
   s["decode_batch"] = db;
   s["decode_busy"] = busy;
+  s["prefill_busy"] = pbusy;
+  s["busy"] = dbusy;
   s["tokens_per_s"] = tps;
   s["kv_usage"] = kv;
   s["batches_per_s"] = bps;

@@ -40,10 +40,11 @@ class stats_series {
     std::optional<double> ttft_attainment, tpot_attainment;  // [0, 1] over the interval
     int64_t prefill_waiting = 0, prefill_running = 0, decode_waiting = 0, decode_running = 0;
     std::optional<double> prefill_batch, decode_batch;  // mean requests per batch in the interval
-    std::optional<double> decode_busy;                   // decode devices' busy fraction
+    std::optional<double> prefill_busy, decode_busy;     // the group's alive devices' busy fraction
     double tokens_per_s = 0;
     std::vector<double> kv_usage;        // per device, in the order of `names_`
     std::vector<double> batches_per_s;   // per device
+    std::vector<double> busy;            // per device: busy fraction of the interval
   };
   struct baseline {
     double t = 0;

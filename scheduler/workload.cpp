@@ -1,6 +1,8 @@
 #include "scheduler/workload.hpp"
 
 #include <algorithm>
+#include <climits>
+#include <cmath>
 #include <random>
 
 namespace kairos::sched {
@@ -51,6 +53,49 @@ workload make_workload(std::span<const trace_row> rows_in, const workload_option
   return w;
 }
 
+bool parse_length_dist(const std::string& name, length_dist& out) {
+  for (auto d : {length_dist::fixed, length_dist::uniform, length_dist::exponential, length_dist::lognormal})
+    if (name == to_string(d)) {
+      out = d;
+      return true;
+    }
+  return false;
+}
+
+const char* to_string(length_dist d) {
+  switch (d) {
+    case length_dist::fixed: return "fixed";
+    case length_dist::uniform: return "uniform";
+    case length_dist::exponential: return "exponential";
+    case length_dist::lognormal: return "lognormal";
+  }
+  return "?";
+}
+
+namespace {
+
+int32_t draw_length(std::mt19937_64& rng, length_dist d, double mean, double cv) {
+  double v = mean;
+  switch (d) {
+    case length_dist::fixed: break;
+    case length_dist::uniform: {
+      const double half = std::min(mean - 1.0, std::sqrt(3.0) * cv * mean);  // keep the low end >= 1
+      v = std::uniform_real_distribution<double>(mean - half, mean + half)(rng);
+      break;
+    }
+    case length_dist::exponential: v = std::exponential_distribution<double>(1.0 / mean)(rng); break;
+    case length_dist::lognormal: {
+      // mean m and cv c: sigma^2 = ln(1 + c^2), mu = ln m - sigma^2 / 2.
+      const double s2 = std::log1p(cv * cv);
+      v = std::lognormal_distribution<double>(std::log(mean) - s2 / 2, std::sqrt(s2))(rng);
+      break;
+    }
+  }
+  return static_cast<int32_t>(std::clamp(std::llround(v), 1LL, static_cast<long long>(INT32_MAX)));
+}
+
+}  // namespace
+
 std::vector<trace_row> synthetic_rows(const synthetic_spec& spec, std::span<const trace_row> length_source) {
   std::mt19937_64 rng(spec.seed);
   const double shape = spec.burstiness > 0 ? spec.burstiness : 1.0;
@@ -64,8 +109,8 @@ std::vector<trace_row> synthetic_rows(const synthetic_spec& spec, std::span<cons
     if (i > 0) t += gap(rng);
     r.arrival_s = t;
     if (length_source.empty()) {
-      r.input_tokens = spec.input_tokens;
-      r.output_tokens = spec.output_tokens;
+      r.input_tokens = draw_length(rng, spec.input_dist, spec.input_tokens, spec.input_cv);
+      r.output_tokens = draw_length(rng, spec.output_dist, spec.output_tokens, spec.output_cv);
     } else {
       const auto& s = length_source[pick(rng)];
       r.input_tokens = s.input_tokens;

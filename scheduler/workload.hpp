@@ -4,6 +4,7 @@
 // the simulator only.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "scheduler/request.hpp"
@@ -39,17 +40,27 @@ request_class mixed_class_of(uint64_t index, uint64_t seed);
 
 workload make_workload(std::span<const trace_row> rows, const workload_options& opt);
 
+// A named length distribution with a given mean and coefficient of
+// variation (std / mean): fixed, uniform (over mean +- sqrt(3) cv mean),
+// exponential (cv is 1) or lognormal. Draws are rounded and at least 1.
+enum class length_dist : uint8_t { fixed, uniform, exponential, lognormal };
+bool parse_length_dist(const std::string& name, length_dist& out);
+const char* to_string(length_dist d);
+
 struct synthetic_spec {
   int64_t n = 1000;
   double rate = 1.0;        // requests per second
   double burstiness = 1.0;  // gamma shape; 1 = Poisson
-  int32_t input_tokens = 1024;   // used when no length source is given
+  int32_t input_tokens = 1024;   // means, used when no length source is given
   int32_t output_tokens = 128;
+  length_dist input_dist = length_dist::fixed, output_dist = length_dist::fixed;
+  double input_cv = 1.0, output_cv = 1.0;  // for uniform and lognormal
   uint64_t seed = 0;
 };
 
 // Gamma/Poisson arrivals; lengths drawn from `length_source` rows when it is
-// not empty (the trace's empirical distribution), else fixed.
+// not empty (the trace's empirical distribution), else from the spec's named
+// distributions.
 std::vector<trace_row> synthetic_rows(const synthetic_spec& spec, std::span<const trace_row> length_source);
 
 }  // namespace kairos::sched

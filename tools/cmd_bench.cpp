@@ -120,7 +120,7 @@ int run_bench_cmd(int argc, char** argv) {
   app.add_option("--backend", backend_name, "ws (Kairos WebSocket) | openai (HTTP/SSE completions)")->check(CLI::IsMember({"ws", "openai"}));
   app.add_option("--url", url, "server: http://HOST:PORT[/PATH] (path default /v1/stream or /v1/completions)")->capture_default_str();
   app.add_option("--trace", trace, "Azure CSV or Mooncake JSONL trace (format chosen by content)");
-  app.add_option("--synthetic", synthetic, "poisson:rate=R,n=N | gamma:rate=R,cv=C,n=N [,in=..,out=..]; lengths from --trace when given");
+  app.add_option("--synthetic", synthetic, kairos::tools::synthetic_flag_help);
   app.add_option("--limit", limit, "first N requests only");
   app.add_option("--rate-scale", rate_scale, "multiply the arrival rate (gaps / F)")->check(CLI::PositiveNumber);
   app.add_option("--seed", seed, "seed (synthetic arrivals, prompts)");

@@ -35,7 +35,7 @@ int run_bench_trace(int argc, char** argv) {
   int repeat = 5;
   app.add_option("--config", config_path, "runtime config (sim devices)")->capture_default_str();
   app.add_option("--trace", trace, "Azure CSV or Mooncake JSONL workload");
-  app.add_option("--synthetic", synthetic, "poisson:rate=R,n=N | gamma:... (see kairos replay)");
+  app.add_option("--synthetic", synthetic, kairos::tools::synthetic_flag_help);
   app.add_option("--limit", limit, "first N requests")->capture_default_str();
   app.add_option("--rate-scale", rate_scale, "multiply the arrival rate")->capture_default_str();
   app.add_option("--repeat", repeat, "runs of each (alternating off and on)")->capture_default_str()->check(CLI::Range(1, 100));

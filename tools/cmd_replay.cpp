@@ -28,7 +28,7 @@ int run_replay(int argc, char** argv) {
   bool mixed = false, quiet = false;
   app.add_option("--config", config_path, "runtime config (YAML)");
   app.add_option("--trace", trace, "Azure CSV or Mooncake JSONL trace");
-  app.add_option("--synthetic", synthetic, "poisson:rate=R,n=N | gamma:rate=R,cv=C,n=N [,in=..,out=..]");
+  app.add_option("--synthetic", synthetic, synthetic_flag_help);
   app.add_option("--limit", limit, "first N requests only");
   app.add_option("--rate-scale", rate_scale, "multiply the arrival rate (gaps / F)");
   app.add_option("--slo-scale", slo_scale, "multiply both SLOs");

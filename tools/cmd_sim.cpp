@@ -39,7 +39,7 @@ int run_sim(int argc, char** argv) {
   bool mixed = false, goodput90 = false, quiet = false, sit_out = false, kp_spt = false;
   double admit_margin = 0.9;
   app.add_option("--trace", trace, "Azure CSV or Mooncake JSONL trace (format chosen by content)");
-  app.add_option("--synthetic", synthetic, "poisson:rate=R,n=N | gamma:rate=R,cv=C,n=N [,in=..,out=..]; lengths from --trace when given");
+  app.add_option("--synthetic", synthetic, synthetic_flag_help);
   app.add_option("--prefill", n_prefill, "prefill instances")->check(CLI::PositiveNumber);
   app.add_option("--decode", n_decode, "decode instances")->check(CLI::PositiveNumber);
   app.add_option("--preset", preset_name, "cost-model preset under configs/presets/");

@@ -1,6 +1,7 @@
 #include "tools/workload_flags.hpp"
 
 #include <sstream>
+#include <stdexcept>
 
 namespace kairos::tools {
 
@@ -26,9 +27,26 @@ bool parse_synthetic(const std::string& spec, synthetic_spec& out, std::string& 
     for (auto& kv : split(spec.substr(colon + 1), ',')) {
       const auto eq = kv.find('=');
       if (eq == std::string::npos) continue;
-      const std::string k = kv.substr(0, eq);
-      const double v = std::stod(kv.substr(eq + 1));
+      const std::string k = kv.substr(0, eq), val = kv.substr(eq + 1);
+      if (k == "in_dist" || k == "out_dist") {
+        if (!parse_length_dist(val, k == "in_dist" ? out.input_dist : out.output_dist)) {
+          err = "--synthetic: " + k + "=" + val + ": expected fixed, uniform, exponential or lognormal";
+          return false;
+        }
+        continue;
+      }
+      double v = 0;
+      try {
+        size_t used = 0;
+        v = std::stod(val, &used);
+        if (used != val.size()) throw std::invalid_argument(val);
+      } catch (const std::exception&) {
+        err = "--synthetic: " + k + "=" + val + ": not a number";
+        return false;
+      }
       if (k == "rate") out.rate = v;
+      else if (k == "in_cv") out.input_cv = v;
+      else if (k == "out_cv") out.output_cv = v;
       else if (k == "n") out.n = int64_t(v);
       else if (k == "cv") out.burstiness = 1.0 / (v * v);
       else if (k == "burstiness") out.burstiness = v;
@@ -41,6 +59,11 @@ bool parse_synthetic(const std::string& spec, synthetic_spec& out, std::string& 
     }
   }
   if (kind == "poisson") out.burstiness = 1.0;
+  if (out.rate <= 0 || out.n <= 0 || out.input_tokens < 1 || out.output_tokens < 1 || out.input_cv < 0 ||
+      out.output_cv < 0 || out.burstiness <= 0) {
+    err = "--synthetic: rate, n, in and out must be positive, in_cv and out_cv not negative";
+    return false;
+  }
   return true;
 }
 

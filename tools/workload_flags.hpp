@@ -13,7 +13,12 @@ namespace kairos::tools {
 // `s` cut at `sep`, empty pieces dropped.
 std::vector<std::string> split(const std::string& s, char sep);
 
-// "poisson:rate=10,n=1000" or "gamma:rate=10,cv=2,n=1000[,in=1024,out=128]".
+// "poisson:rate=10,n=1000" or "gamma:rate=10,cv=2,n=1000[,in=1024,out=128]",
+// with named length distributions: in_dist=/out_dist=fixed|uniform|
+// exponential|lognormal around the means in=/out=, spread in_cv=/out_cv=.
+inline constexpr const char* synthetic_flag_help =
+    "poisson:rate=R,n=N | gamma:rate=R,cv=C,n=N [,in=MEAN,out=MEAN,in_dist=D,out_dist=D,in_cv=CV,out_cv=CV] "
+    "(D: fixed|uniform|exponential|lognormal); lengths from --trace when given";
 bool parse_synthetic(const std::string& spec, sched::synthetic_spec& out, std::string& err);
 
 struct workload_rows {

@@ -108,6 +108,19 @@ TEST_CASE("headless Chromium sees live data on the dashboard, consistent with /m
     const std::string name = dom.substr(p + 13, dom.find('"', p + 13) - p - 13);
     CHECK_MESSAGE(metrics.find("kairos:device_up{device=\"" + name + "\"") != std::string::npos, name);
   }
+  // Every device, prefill ones too, shows a busy percentage in [0, 100].
+  const size_t n_devices = count(dom, "data-device=\"");
+  CHECK(count(dom, "class=\"busy\"") == n_devices);
+  for (size_t p = dom.find("class=\"busy\">"); p != std::string::npos; p = dom.find("class=\"busy\">", p + 1)) {
+    const std::string cell = dom.substr(p + 14, dom.find('<', p + 14) - p - 14);
+    REQUIRE_MESSAGE(!cell.empty(), "empty busy cell");
+    CHECK_MESSAGE(cell.back() == '%', cell);
+    if (cell != "-%") {
+      const double v = std::stod(cell);
+      CHECK(v >= 0);
+      CHECK(v <= 100);
+    }
+  }
   // The prompt from "#try=" streamed over the WebSocket to the end.
   CHECK(text_of(dom, "stream-status") == "finished");
   const int streamed = std::stoi(text_of(dom, "stream-tokens"));

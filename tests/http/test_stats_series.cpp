@@ -1,5 +1,6 @@
 // The dashboard's time series: rates over each interval from cumulative
-// counters, gauges as they are, a bounded window. Fabricated stats, no server.
+// counters (busy fractions per device and group among them), gauges as they
+// are, a bounded window. Fabricated stats, no server.
 #include <doctest/doctest.h>
 
 #include "http/stats_series.hpp"
@@ -34,6 +35,8 @@ TEST_CASE("the first sample is the baseline; the next ones are rates over their 
   st.decode_steps = 10;
   st.decode_batch_sum = 35;
   st.decode_busy_s = 0.5;
+  st.devices[1].busy_s = 0.5;   // the decode device ran steps for half the interval
+  st.devices[0].busy_s = 0.25;  // the prefill device ran batches for a quarter
   st.decode_tokens = 40;
   st.devices[1].kv_free_blocks = 75;
   st.devices[0].batches = 2;
@@ -53,6 +56,10 @@ TEST_CASE("the first sample is the baseline; the next ones are rates over their 
   CHECK(x["prefill_batch"][0].get<double>() == doctest::Approx(3.0));
   CHECK(x["decode_batch"][0].get<double>() == doctest::Approx(3.5));
   CHECK(x["decode_busy"][0].get<double>() == doctest::Approx(0.5));
+  CHECK(x["prefill_busy"][0].get<double>() == doctest::Approx(0.25));
+  CHECK(x["busy"]["cpu:0"][0].get<double>() == doctest::Approx(0.25));
+  CHECK(x["busy"]["cpu:1"][0].get<double>() == doctest::Approx(0.5));
+  CHECK(j["devices"][0]["busy_s"].get<double>() == doctest::Approx(0.25));
   CHECK(x["tokens_per_s"][0].get<double>() == doctest::Approx(40));
   CHECK(x["prefill_waiting"][0] == 2);
   CHECK(x["prefill_running"][0] == 1);
@@ -73,6 +80,7 @@ TEST_CASE("the first sample is the baseline; the next ones are rates over their 
   CHECK(j["series"]["prefill_batch"][1].is_null());
   CHECK(j["series"]["decode_batch"][1].is_null());
   CHECK(j["series"]["decode_busy"][1].get<double>() == 0);
+  CHECK(j["series"]["prefill_busy"][1].get<double>() == 0);
   CHECK(j["series"]["tokens_per_s"][1].get<double>() == 0);
   CHECK(j["window_s"].get<double>() == doctest::Approx(2.0));
 }

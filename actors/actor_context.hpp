@@ -32,6 +32,9 @@ struct runtime_counters {
   std::atomic<int64_t> request_actors{0};
   std::atomic<int64_t> prefill_batches{0};
   std::atomic<int64_t> decode_steps{0}, decode_batch_sum{0}, decode_tokens{0}, decode_busy_ns{0}, preemptions{0};
+  // The decode group's sets as its scheduler last published them (gauges):
+  // waiting = KV in transit, waiting for a slot or swapped out; running = in the running sets.
+  std::atomic<int64_t> decode_waiting{0}, decode_running{0};
 };
 
 struct runtime_shared {

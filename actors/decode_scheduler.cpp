@@ -55,8 +55,17 @@ struct decode_state {
 
 using self_ptr = decode_scheduler_actor::stateful_pointer<decode_state>;
 
+// Called after every change to the devices' sets: publishes the group's
+// waiting/running gauges, then the loads the prefill scheduler places by.
 void report_loads(self_ptr self) {
   auto& st = self->state;
+  int64_t waiting = 0, running = 0;
+  for (const auto& d : st.devs) {
+    waiting += int64_t(d.waiting.size()) + d.in_transit;
+    running += int64_t(d.running.size());
+  }
+  st.init.shared->counters.decode_waiting.store(waiting, std::memory_order_relaxed);
+  st.init.shared->counters.decode_running.store(running, std::memory_order_relaxed);
   if (!st.prefill) return;
   decode_loads l;
   for (const auto& d : st.devs) {

@@ -73,13 +73,7 @@ cost_setup make_cost(const runtime_config& cfg) {
 
 }  // namespace
 
-// The schedulers do not publish their sets, but a request's callbacks tell its
-// stage: the first token ends prefill, the second one means a decode step ran it.
-struct Runtime::stage_counters {
-  std::atomic<int64_t> decode_waiting{0}, decode_running{0};
-};
-
-Runtime::Runtime(std::unique_ptr<impl> p) : p_(std::move(p)), stages_(std::make_shared<stage_counters>()) {}
+Runtime::Runtime(std::unique_ptr<impl> p) : p_(std::move(p)) {}
 
 Runtime::~Runtime() { shutdown(); }
 
@@ -315,24 +309,7 @@ result<request_handle> Runtime::submit(const generate_request& r, request_callba
       if (inner) inner(res);
     };
   }
-  // Callbacks of one request run one at a time (its actor), so `n` needs no lock.
-  struct seen {
-    int64_t n = 0;
-  };
-  auto n_seen = std::make_shared<seen>();
-  init.cb.on_token = [st = stages_, n_seen, f = std::move(cb.on_token)](int64_t id, int32_t tok) {
-    if (++n_seen->n == 1) st->decode_waiting.fetch_add(1, std::memory_order_relaxed);
-    else if (n_seen->n == 2) {
-      st->decode_waiting.fetch_sub(1, std::memory_order_relaxed);
-      st->decode_running.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (f) f(id, tok);
-  };
-  init.cb.on_done = [st = stages_, n_seen, f = std::move(cb.on_done)](const request_result& res) {
-    if (n_seen->n == 1) st->decode_waiting.fetch_sub(1, std::memory_order_relaxed);
-    else if (n_seen->n >= 2) st->decode_running.fetch_sub(1, std::memory_order_relaxed);
-    if (f) f(res);
-  };
+  init.cb = std::move(cb);
   init.prefill = p.prefill;
   init.shared = p.shared;
   request_handle h;
@@ -377,7 +354,7 @@ runtime_stats Runtime::stats() const {
   for (const auto& g : p_->shared->gauges)
     s.devices.push_back({g->name, g->group, g->alive.load(), g->kv_free.load(), g->kv_total.load(), g->batches.load(),
                          double(g->busy_ns.load()) / 1e9});
-  const int64_t dw = stages_->decode_waiting.load(), dr = stages_->decode_running.load();
+  const int64_t dw = c.decode_waiting.load(), dr = c.decode_running.load();
   s.groups.push_back({"prefill", s.queued, std::max<int64_t>(0, s.in_flight - s.queued - dw - dr)});
   s.groups.push_back({"decode", dw, dr});
   return s;

@@ -87,9 +87,10 @@ struct device_stats {
 };
 
 // Requests per group and stage. prefill: waiting = admitted, not yet in a
-// prefill batch; running = in a prefill batch. decode: waiting = first token
-// out, KV in transfer or waiting for a decode slot; running = decoding (has a
-// second token). Read from separate atomics, so a snapshot is approximate.
+// prefill batch; running = prefilled or prefilling, not yet with the decode
+// group. decode (as its scheduler last published them): waiting = KV in
+// transfer, waiting for a slot or swapped out; running = in the running set.
+// Read from separate atomics, so a snapshot is approximate.
 struct group_load {
   std::string group;  // "prefill" | "decode"
   int64_t waiting = 0, running = 0;
@@ -149,8 +150,6 @@ class Runtime {
  private:
   explicit Runtime(std::unique_ptr<impl> p);
   std::unique_ptr<impl> p_;
-  struct stage_counters;  // decode-side stage counts, fed by submit's callbacks
-  std::shared_ptr<stage_counters> stages_;
 };
 
 }  // namespace kairos

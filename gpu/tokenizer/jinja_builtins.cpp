@@ -72,25 +72,6 @@ std::string jinja_title(const std::string& s) {
   return out;
 }
 
-// The items of an iterable: list elements, dict keys, string characters.
-list iterate(const value& v, const char* what) {
-  switch (v.k) {
-    case value::kind::list: return *v.l;
-    case value::kind::dict: {
-      list out;
-      for (const auto& [k, x] : *v.m) out.push_back(value::string(k));
-      return out;
-    }
-    case value::kind::string: {
-      list out;
-      const auto cps = code_point_offsets(v.s);
-      for (std::size_t n = 0; n + 1 < cps.size(); ++n) out.push_back(value::string(v.s.substr(cps[n], cps[n + 1] - cps[n])));
-      return out;
-    }
-    case value::kind::undefined: return {};
-    default: fail(std::string(what) + ": '" + type_name(v) + "' object is not iterable");
-  }
-}
 
 std::string replace_all(const std::string& s, const std::string& from, const std::string& to, std::int64_t count) {
   std::string out;
@@ -529,6 +510,25 @@ bool is_string_method(std::string_view n) {
 bool is_dict_method(std::string_view n) { return n == "items" || n == "keys" || n == "values" || n == "get"; }
 
 }  // namespace
+
+list iterate(const value& v, const char* what) {
+  switch (v.k) {
+    case value::kind::list: return *v.l;
+    case value::kind::dict: {
+      list out;
+      for (const auto& [k, x] : *v.m) out.push_back(value::string(k));
+      return out;
+    }
+    case value::kind::string: {
+      list out;
+      const auto cps = code_point_offsets(v.s);
+      for (std::size_t n = 0; n + 1 < cps.size(); ++n) out.push_back(value::string(v.s.substr(cps[n], cps[n + 1] - cps[n])));
+      return out;
+    }
+    case value::kind::undefined: return {};
+    default: fail((what ? std::string(what) + ": '" : std::string("'")) + type_name(v) + "' object is not iterable");
+  }
+}
 
 std::string strip(std::string_view s, const value* chars, strip_side side) {
   auto drop = [&](char c) {

@@ -20,6 +20,11 @@ value find_method(const value& obj, std::string_view name);
 // The functions every template sees: range, namespace, dict, raise_exception.
 dict global_functions();
 
+// The items of an iterable: list elements, dict keys, string characters; none
+// for undefined. Anything else fails with "WHAT: 'T' object is not iterable"
+// (no "WHAT: " when `what` is null).
+list iterate(const value& v, const char* what);
+
 // Python's str.strip family on the given characters (whitespace when empty
 // `chars` is not given).
 enum class strip_side { both, left, right };

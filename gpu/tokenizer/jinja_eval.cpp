@@ -156,27 +156,8 @@ class renderer {
     for (std::size_t n = 0; n < names.size(); ++n) scopes_.back()[names[n]] = (*v.l)[n];
   }
 
-  list items_of(const value& v) {
-    switch (v.k) {
-      case value::kind::list: return *v.l;
-      case value::kind::dict: {
-        list out;
-        for (const auto& [k, x] : *v.m) out.push_back(value::string(k));
-        return out;
-      }
-      case value::kind::string: {
-        list out;
-        const auto cps = code_point_offsets(v.s);
-        for (std::size_t c = 0; c + 1 < cps.size(); ++c) out.push_back(value::string(v.s.substr(cps[c], cps[c + 1] - cps[c])));
-        return out;
-      }
-      case value::kind::undefined: return {};
-      default: fail(std::string("'") + type_name(v) + "' object is not iterable");
-    }
-  }
-
   void exec_for(const node& n, std::string& out) {
-    list items = items_of(eval(*n.exprs[0]));
+    list items = iterate(eval(*n.exprs[0]), nullptr);
     scopes_.emplace_back();
     if (n.exprs.size() > 1) {  // {% for x in xs if cond %}: the loop sees only the kept items
       list kept;

@@ -164,12 +164,8 @@ void begin_step(self_ptr self, int32_t d, step_job job, int32_t n_run, int64_t c
   job.step_id = st.next_step++;
   auto jp = std::make_shared<step_job>(std::move(job));
   const auto step_id = int64_t(jp->step_id);
-  if (trace::enabled()) {
-    trace::sent(trace::actor_kind::decode_scheduler, trace::what::decode_step, self->id(), -1, n_run, step_id);
-    for (const auto& w : jp->run) trace::record(trace::actor_kind::decode_scheduler, trace::kind::member, trace::what::decode_step, self->id(), w.seq, 0, step_id);
-    for (const auto& l : jp->load) trace::record(trace::actor_kind::decode_scheduler, trace::kind::member, trace::what::decode_step, self->id(), l.seq, -1, step_id);
-    for (int64_t e : jp->evict) trace::record(trace::actor_kind::decode_scheduler, trace::kind::member, trace::what::decode_step, self->id(), e, -2, step_id);
-  }
+  // The step's members are recorded once, by the device that runs it.
+  trace::sent(trace::actor_kind::decode_scheduler, trace::what::decode_step, self->id(), -1, n_run, step_id);
   self->request(dev.handle, caf::infinite, step_atom::value, *jp)
       .then(
           [=](step_result& r) {

@@ -70,7 +70,7 @@ device_actor::behavior_type device_fn(self_ptr self, device_init init) {
         auto& st = self->state;
         trace::handler h(trace::actor_kind::device, trace::what::decode_step, self->id(), -1, int64_t(job.step_id));
         trace::scope span(trace::actor_kind::device, trace::what::decode_step, self->id(), -1, int32_t(job.run.size()), int64_t(job.step_id));
-        for (const auto& w : job.run) span.member(w.seq);
+        span.runs(job.run, [](const auto& w) { return w.seq; });
         for (const auto& l : job.load) span.member(l.seq, -1);   // a: -1 loaded (swap-in / KV arrival)
         for (int64_t e : job.evict) span.member(e, -2);          // a: -2 evicted
         if (st.fault_now()) {

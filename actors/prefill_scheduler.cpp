@@ -176,12 +176,8 @@ void dispatch(self_ptr self) {
     st.init.shared->counters.prefill_batches.fetch_add(1);
     dev.busy = true;
     dev.busy_until = now + st.cost->prefill_time(dev.pieces);
-    if (trace::enabled()) {
-      trace::sent(trace::actor_kind::prefill_scheduler, trace::what::prefill_batch, self->id(), -1, int32_t(job.work.size()), int64_t(job.batch_id));
-      for (const auto& w : job.work)
-        trace::record(trace::actor_kind::prefill_scheduler, trace::kind::member, trace::what::prefill_batch, self->id(), w.seq, w.n_tokens,
-                      int64_t(job.batch_id));
-    }
+    // The batch's members are recorded once, by the device that runs it.
+    trace::sent(trace::actor_kind::prefill_scheduler, trace::what::prefill_batch, self->id(), -1, int32_t(job.work.size()), int64_t(job.batch_id));
     const auto batch_id = int64_t(job.batch_id);
     self->request(dev.handle, caf::infinite, prefill_atom::value, std::move(job))
         .then(

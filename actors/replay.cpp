@@ -3,6 +3,7 @@
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include <chrono>
+#include <ctime>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -38,9 +39,9 @@ generate_request make_request(const sched::workload& w, size_t i, bool sim, int3
 
 }  // namespace
 
-replay_result replay(const runtime_config& cfg, const sched::workload& w, uint64_t seed) {
+replay_result replay(const runtime_config& cfg, const sched::workload& w, uint64_t seed, bool real_time) {
   replay_result out;
-  const bool virt = cfg.all_sim();
+  const bool virt = cfg.all_sim() && !real_time;
   auto rt_r = Runtime::create(cfg, runtime_options{virt, 0});
   if (!rt_r) {
     out.error = rt_r.message();
@@ -83,6 +84,12 @@ replay_result replay(const runtime_config& cfg, const sched::workload& w, uint64
       cv.notify_all();
     }
   };
+  auto process_cpu_s = [] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+  };
+  const double cpu0 = process_cpu_s();
   const auto wall0 = std::chrono::steady_clock::now();
   if (virt) {
     auto* coord = p.coordinator();
@@ -110,6 +117,7 @@ replay_result replay(const runtime_config& cfg, const sched::workload& w, uint64
     cv.wait(lk, [&] { return ended == n; });
   }
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  out.cpu_s = process_cpu_s() - cpu0;
   out.virtual_s = rt->now_s();
   out.stats = rt->stats();
   out.decode.tokens = out.stats.decode_tokens;

@@ -46,8 +46,8 @@ void on_token(self_ptr self, int32_t token) {
   auto& st = self->state;
   st.res.tokens.push_back(token);
   st.res.times.last_token_s = now(self);
-  // The subscriber's callback is this actor's send of a token.
-  trace::sent(trace::actor_kind::request, trace::what::token, self->id(), st.res.id, token);
+  // The subscriber's callback runs inside this actor's token handler: the
+  // trace has it as that handler's span, not as an event of its own.
   if (st.init.cb.on_token) st.init.cb.on_token(st.res.id, token);
 }
 

@@ -14,24 +14,62 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <sys/mman.h>
+
+#include <cstring>
+#include <cstdlib>
+
 namespace kairos::trace {
 
 namespace {
 
+// What a ring stores: 32 bytes, two per cache line (the public `event` is
+// 48). The thread is the ring's and is filled in by collect(). A handled
+// message is one slot (kind `handled`): its begin time, its duration in `a`
+// and how many slots were recorded while it ran (`inner`); collect() expands
+// it into receive, handle_begin and handle_end (receive and handle_begin share
+// a time stamp) with the end placed after those inner slots. A decode step's
+// running members go three to a slot (run_members). Actor ids keep
+// their low 32 bits (CAF numbers actors from 1 in each actor system) and
+// batch ids 40.
+constexpr uint64_t handled = 7;  // stored kinds past the public ones
+// Up to three requests that run in a batch (member with a = 0), one slot:
+// their ids sit in t_ns, request and actor:a; the count in `inner`; the
+// time and actor are those of the span_begin before them on the same ring.
+constexpr uint64_t run_members = 8;
+constexpr uint64_t max_inner = (uint64_t(1) << 12) - 1;
+struct stored_event {
+  int64_t t_ns;
+  int64_t request;
+  int64_t batch : 40;
+  uint64_t k : 4;
+  uint64_t ak : 3;
+  uint64_t w : 5;
+  uint64_t inner : 12;
+  uint32_t actor;
+  int32_t a;
+};
+static_assert(sizeof(stored_event) == 32);
+
 // A ring is a fixed table of chunk pointers; chunks are allocated when the
 // ring first reaches them, so a ring sized for a whole replay costs nothing
-// on threads that record little.
-constexpr size_t chunk_events = size_t(1) << 14;
+// on threads that record little. A chunk is one 2 MiB huge page where the
+// kernel allows it: first touches fault once per chunk, not 512 times.
+constexpr size_t chunk_bytes = size_t(2) << 20;
+constexpr size_t chunk_events = chunk_bytes / sizeof(stored_event);
 constexpr size_t max_chunks = max_ring_capacity / chunk_events;
 
 std::atomic<size_t> g_capacity{default_ring_capacity};  // a power of two, a multiple of chunk_events
 
+void free_chunk(stored_event* c) { std::free(c); }
+
 struct ring {
-  std::array<std::atomic<event*>, max_chunks> chunks{};
+  std::array<std::atomic<stored_event*>, max_chunks> chunks{};
   std::atomic<uint64_t> n{0};  // events written so far
   uint32_t thread = 0;
+  bool owned = true;           // a live thread records into it (guarded by g_mutex)
   ~ring() {
-    for (auto& c : chunks) ::operator delete(c.load());
+    for (auto& c : chunks) free_chunk(c.load());
   }
 };
 
@@ -41,23 +79,51 @@ std::vector<std::shared_ptr<ring>>& rings() {
   return r;
 }
 
-ring& my_ring() {
-  thread_local std::shared_ptr<ring> r = [] {
-    auto p = std::make_shared<ring>();
+// A thread's claim on a ring. When the thread ends the ring goes back to the
+// pool with its events (they are collected like any other), and a thread
+// started after the next clear() takes it over with its chunks: an actor
+// system started per replay does not fault in fresh memory every run.
+struct ring_lease {
+  std::shared_ptr<ring> r;
+  ring_lease() {
     std::lock_guard<std::mutex> lk(g_mutex);
-    p->thread = static_cast<uint32_t>(rings().size());
-    rings().push_back(p);
-    return p;
-  }();
-  return *r;
+    for (auto& p : rings())
+      if (!p->owned && p->n.load(std::memory_order_relaxed) == 0) {
+        p->owned = true;
+        r = p;
+        return;
+      }
+    r = std::make_shared<ring>();
+    r->thread = static_cast<uint32_t>(rings().size());
+    rings().push_back(r);
+  }
+  ~ring_lease() {
+    std::lock_guard<std::mutex> lk(g_mutex);
+    r->owned = false;
+  }
+};
+
+// The hot path reads a plain pointer (initial-exec TLS: no __tls_get_addr,
+// no init guard); the lease, which returns the ring when the thread ends, is
+// made on a thread's first event.
+thread_local ring* t_ring __attribute__((tls_model("initial-exec"))) = nullptr;
+
+ring& lease_ring() {
+  thread_local ring_lease lease;
+  t_ring = lease.r.get();
+  return *t_ring;
 }
 
-// Uninitialised: a slot is written (placement new) before it is read, and
-// not zeroing 768 KiB per chunk keeps the hot path's first touch cheap.
-event* grow(ring& r, size_t chunk) {
-  auto* c = static_cast<event*>(::operator new(sizeof(event) * chunk_events));
-  r.chunks[chunk].store(c, std::memory_order_release);
-  return c;
+inline ring& my_ring() { return t_ring ? *t_ring : lease_ring(); }
+
+// Uninitialised: a slot is written before it is read.
+stored_event* grow(ring& r, size_t chunk) {
+  void* c = std::aligned_alloc(chunk_bytes, chunk_bytes);
+  if (!c) throw std::bad_alloc();
+  ::madvise(c, chunk_bytes, MADV_HUGEPAGE);  // advice only: without huge pages it is 4 KiB pages
+  auto* e = static_cast<stored_event*>(c);
+  r.chunks[chunk].store(e, std::memory_order_release);
+  return e;
 }
 
 std::atomic<const clock_source*> g_clock{nullptr};
@@ -253,7 +319,7 @@ status set_capacity(size_t events) {
   g_capacity.store(cap);
   for (auto& r : rings()) {
     r->n.store(0, std::memory_order_relaxed);
-    for (size_t c = cap / chunk_events; c < max_chunks; ++c) ::operator delete(r->chunks[c].exchange(nullptr));
+    for (size_t c = cap / chunk_events; c < max_chunks; ++c) free_chunk(r->chunks[c].exchange(nullptr));
   }
   return {};
 }
@@ -262,14 +328,32 @@ size_t capacity() { return g_capacity.load(); }
 
 namespace {
 
-inline void put(ring& r, uint64_t i, size_t mask, const event& src, int64_t t) {
-  const size_t slot = size_t(i) & mask;
-  event* chunk = r.chunks[slot / chunk_events].load(std::memory_order_relaxed);
-  if (!chunk) chunk = grow(r, slot / chunk_events);
-  event* e = new (&chunk[slot % chunk_events]) event(src);
-  e->t_ns = t;
-  e->thread = r.thread;
+stored_event pack(const event& src, int64_t t) {
+  stored_event e;
+  e.t_ns = t;
+  e.request = src.request;
+  e.batch = src.batch;
+  e.k = uint64_t(src.k);
+  e.ak = uint64_t(src.ak);
+  e.w = uint64_t(src.w);
+  e.inner = 0;
+  e.actor = static_cast<uint32_t>(src.actor);
+  e.a = src.a;
+  return e;
 }
+
+stored_event* slot_at(ring& r, uint64_t i, size_t mask) {
+  const size_t slot = size_t(i) & mask;
+  stored_event* chunk = r.chunks[slot / chunk_events].load(std::memory_order_relaxed);
+  if (!chunk) chunk = grow(r, slot / chunk_events);
+  return &chunk[slot % chunk_events];
+}
+
+// Plain stores: non-temporal ones measured 10x slower here (a handler's
+// slot is written twice, and partial lines go to memory one by one).
+inline void store(stored_event* dst, const stored_event& v) { *dst = v; }
+
+inline void put(ring& r, uint64_t i, size_t mask, const event& src, int64_t t) { store(slot_at(r, i, mask), pack(src, t)); }
 
 }  // namespace
 
@@ -281,14 +365,62 @@ void record_slow(const event& src) {
   r.n.store(i + 1, std::memory_order_release);
 }
 
-void record_pair(const event& first, const event& second) {
+void scope::record_runs(const int64_t* ids, size_t n) const {
+  ring& r = my_ring();
+  const size_t mask = g_capacity.load(std::memory_order_relaxed) - 1;
+  uint64_t i = r.n.load(std::memory_order_relaxed);
+  for (size_t at = 0; at < n; at += 3, ++i) {
+    const size_t m = std::min<size_t>(3, n - at);
+    stored_event e{};
+    e.t_ns = ids[at];
+    e.request = m > 1 ? ids[at + 1] : -1;
+    const int64_t third = m > 2 ? ids[at + 2] : -1;
+    std::memcpy(&e.actor, &third, sizeof third);  // actor and a: 8 bytes
+    e.batch = batch_;
+    e.k = run_members;
+    e.ak = uint64_t(ak_);
+    e.w = uint64_t(w_);
+    e.inner = m;
+    store(slot_at(r, i, mask), e);
+  }
+  r.n.store(i, std::memory_order_release);
+}
+
+handler::handler(actor_kind ak, what w, uint64_t actor, int64_t request, int64_t batch)
+    : ak_(ak), w_(w), actor_(actor), request_(request), batch_(batch) {
+  if (!enabled()) return;
   ring& r = my_ring();
   const size_t mask = g_capacity.load(std::memory_order_relaxed) - 1;
   const uint64_t i = r.n.load(std::memory_order_relaxed);
-  const int64_t t = now_ns();
-  put(r, i, mask, first, t);
-  put(r, i + 1, mask, second, t);
-  r.n.store(i + 2, std::memory_order_release);
+  t_begin_ = now_ns();
+  // A plain handle_begin until the end is known (a reader in between sees
+  // one; collect() writes its receive).
+  put(r, i, mask, event{0, actor, request, batch, 0, 0, kind::handle_begin, w, ak}, t_begin_);
+  r.n.store(i + 1, std::memory_order_release);
+  ring_ = &r;
+  slot_ = i;
+}
+
+handler::~handler() {
+  if (!ring_) return;
+  ring& r = *static_cast<ring*>(ring_);
+  const int64_t t_end = now_ns();
+  const uint64_t n = r.n.load(std::memory_order_relaxed);
+  const size_t cap = g_capacity.load(std::memory_order_relaxed);
+  const int64_t dur = t_end - t_begin_;
+  // Fold the end into the begin's slot while that slot is still this
+  // handler's (not cleared, not overwritten) and the numbers fit; otherwise a
+  // handle_end of its own.
+  if (n > slot_ && n - slot_ <= cap && n - slot_ - 1 <= max_inner && dur >= 0 && dur <= INT32_MAX) {
+    stored_event e = pack(event{0, actor_, request_, batch_, int32_t(dur), 0, kind::handle_begin, w_, ak_}, t_begin_);
+    e.inner = n - slot_ - 1;
+    e.k = handled;
+    store(slot_at(r, slot_, cap - 1), e);
+    return;
+  }
+  if (n <= slot_ || !enabled()) return;  // the rings were cleared, or the recording ended
+  put(r, n, cap - 1, event{0, actor_, request_, batch_, 0, 0, kind::handle_end, w_, ak_}, t_end);
+  r.n.store(n + 1, std::memory_order_release);
 }
 
 void register_actor(uint64_t actor, actor_kind ak, const std::string& name, const std::string& group) {
@@ -317,13 +449,63 @@ std::vector<event> collect() {
   std::vector<event> out;
   std::lock_guard<std::mutex> lk(g_mutex);
   const size_t cap = g_capacity.load();
+  struct open_handler {
+    event end;
+    uint64_t slots_left;  // inner slots still to come before its end
+  };
+  std::vector<open_handler> open;
   for (auto& r : rings()) {
     const uint64_t n = r->n.load(std::memory_order_acquire);
     const uint64_t first = n > cap ? n - cap : 0;
+    open.clear();
+    int64_t span_t = 0;       // the last span_begin's time and actor, for run_members
+    uint64_t span_actor = 0;
     for (uint64_t i = first; i < n; ++i) {
       const size_t slot = size_t(i) & (cap - 1);
-      const event* c = r->chunks[slot / chunk_events].load(std::memory_order_acquire);
-      if (c) out.push_back(c[slot % chunk_events]);
+      const stored_event* c = r->chunks[slot / chunk_events].load(std::memory_order_acquire);
+      if (!c) continue;
+      const stored_event& s = c[slot % chunk_events];
+      // The handlers open before this slot each have one inner slot fewer to go.
+      for (auto& h : open) --h.slots_left;
+      event e{s.t_ns, s.actor, s.request, int64_t(s.batch), s.a, r->thread, kind(s.k), what(s.w), actor_kind(s.ak)};
+      if (s.k == run_members) {
+        int64_t third;
+        std::memcpy(&third, &s.actor, sizeof third);
+        const int64_t ids[3] = {s.t_ns, s.request, third};
+        for (uint64_t j = 0; j < s.inner && j < 3; ++j)
+          out.push_back(event{span_t, span_actor, ids[j], int64_t(s.batch), 0, r->thread, kind::member, what(s.w), actor_kind(s.ak)});
+      } else if (s.k == handled || e.k == kind::handle_begin) {
+        event rcv = e;
+        rcv.a = 0;
+        rcv.k = kind::receive;
+        out.push_back(rcv);
+        rcv.k = kind::handle_begin;
+        out.push_back(rcv);
+        if (s.k == handled) {
+          event end = rcv;
+          end.k = kind::handle_end;
+          end.t_ns = s.t_ns + s.a;
+          if (s.inner == 0)
+            out.push_back(end);
+          else
+            open.push_back({end, s.inner});
+        }
+      } else {
+        if (e.k == kind::span_begin) {
+          span_t = e.t_ns;
+          span_actor = e.actor;
+        }
+        out.push_back(e);
+      }
+      while (!open.empty() && open.back().slots_left == 0) {
+        out.push_back(open.back().end);
+        open.pop_back();
+      }
+    }
+    // Handlers whose inner slots were not all recorded (cut off by a clear).
+    while (!open.empty()) {
+      out.push_back(open.back().end);
+      open.pop_back();
     }
   }
   return out;

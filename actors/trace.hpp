@@ -104,9 +104,6 @@ status set_capacity(size_t events);
 size_t capacity();
 
 void record_slow(const event& e);
-// Two events at one time stamp (a handler's receive and handle_begin): one
-// clock read and one ring lookup.
-void record_pair(const event& first, const event& second);
 inline void record(actor_kind ak, kind k, what w, uint64_t actor, int64_t request = -1, int32_t a = 0,
                    int64_t batch = -1) {
   if (enabled()) record_slow(event{0, actor, request, batch, a, 0, k, w, ak});
@@ -162,18 +159,12 @@ status start_recording(const std::string& path);
 status stop_recording();
 bool recording();
 
-// One handled message: receive and handle_begin now, handle_end at scope exit.
+// One handled message: receive and handle_begin now, handle_end at scope
+// exit, stored as one ring slot where they fit (see collect()).
 class handler {
  public:
-  handler(actor_kind ak, what w, uint64_t actor, int64_t request = -1, int64_t batch = -1)
-      : ak_(ak), w_(w), actor_(actor), request_(request), batch_(batch), on_(enabled()) {
-    if (on_)
-      record_pair(event{0, actor, request, batch, 0, 0, kind::receive, w, ak},
-                  event{0, actor, request, batch, 0, 0, kind::handle_begin, w, ak});
-  }
-  ~handler() {
-    if (on_) record_slow(event{0, actor_, request_, batch_, 0, 0, kind::handle_end, w_, ak_});
-  }
+  handler(actor_kind ak, what w, uint64_t actor, int64_t request = -1, int64_t batch = -1);
+  ~handler();
   handler(const handler&) = delete;
   handler& operator=(const handler&) = delete;
 
@@ -182,7 +173,9 @@ class handler {
   what w_;
   uint64_t actor_;
   int64_t request_, batch_;
-  bool on_;
+  void* ring_ = nullptr;  // the ring its begin went to; null when tracing was off
+  uint64_t slot_ = 0;
+  int64_t t_begin_ = 0;
 };
 
 // A span (begin at construction, end at destruction).
@@ -199,10 +192,27 @@ class scope {
   void member(int64_t request, int32_t a = 0) const {
     if (on_) record_slow(event{0, actor_, request, batch_, a, 0, kind::member, w_, ak_});
   }
+  // Members with a = 0 (the requests a decode step runs), `seq_of(x)` of each
+  // x in `items`: recorded three to a ring slot, right after the span begins.
+  template <class Items, class SeqOf>
+  void runs(const Items& items, SeqOf seq_of) const {
+    if (!on_) return;
+    int64_t ids[96];
+    size_t n = 0;
+    for (const auto& x : items) {
+      ids[n++] = seq_of(x);
+      if (n == 96) {
+        record_runs(ids, n);
+        n = 0;
+      }
+    }
+    if (n) record_runs(ids, n);
+  }
   scope(const scope&) = delete;
   scope& operator=(const scope&) = delete;
 
  private:
+  void record_runs(const int64_t* ids, size_t n) const;
   actor_kind ak_;
   what w_;
   uint64_t actor_;

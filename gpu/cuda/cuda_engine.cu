@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "gpu/cuda/cuda_check.hpp"
+#include "gpu/engine/batch_admission.hpp"
 #include "gpu/cuda/cuda_gemm.hpp"
 #include "gpu/cuda/kernels/decode_attention.cuh"
 #include "gpu/cuda/kernels/layer_ops.cuh"
@@ -594,47 +595,14 @@ forward_result cuda_engine::impl::run(std::span<const batch_sequence> batch, boo
   };
   if (device_failed) return fail(forward_status::invalid_batch, "device error earlier: the engine is unusable");
 
-  // -- validate the whole batch before touching any state --
-  int n_tok = 0, n_rows = 0;
-  bool all_decode = true;
-  for (auto& b : batch) {
-    if (b.tokens.empty()) return fail(forward_status::invalid_batch, "sequence " + std::to_string(b.seq) + " has no tokens");
-    for (auto t : b.tokens)
-      if (t < 0 || t >= cfg.vocab_size)
-        return fail(forward_status::invalid_batch, "sequence " + std::to_string(b.seq) + ": token id " +
-                                                       std::to_string(t) + " outside the vocabulary [0, " +
-                                                       std::to_string(cfg.vocab_size) + ")");
-    const int end = table.n_tokens(b.seq) + static_cast<int>(b.tokens.size());
-    if (end > max_seq_len)
-      return fail(forward_status::invalid_batch, "sequence " + std::to_string(b.seq) + " would reach " +
-                                                     std::to_string(end) + " tokens, more than the " +
-                                                     std::to_string(max_seq_len) + " this engine holds");
-    n_tok += static_cast<int>(b.tokens.size());
-    n_rows += b.want_logits ? 1 : 0;
-    all_decode = all_decode && b.tokens.size() == 1 && b.want_logits;
-  }
-  if (n_tok > opts.max_batch_tokens)
-    return fail(forward_status::invalid_batch, "batch has " + std::to_string(n_tok) +
-                                                   " tokens, more than max_batch_tokens " +
-                                                   std::to_string(opts.max_batch_tokens));
-  if (n_rows > opts.max_logit_rows)
-    return fail(forward_status::invalid_batch, "batch asks for " + std::to_string(n_rows) +
-                                                   " logit rows, more than max_logit_rows " +
-                                                   std::to_string(opts.max_logit_rows));
-
-  // -- reserve KV: prepared, then applied; a failure changes nothing --
-  appends.clear();
-  for (auto& b : batch) appends.push_back({b.seq, static_cast<int>(b.tokens.size())});
-  if (auto s = table.prepare(appends, plan); s != kv_status::ok) {
-    if (s == kv_status::out_of_blocks)
-      return fail(forward_status::kv_exhausted, "KV cache exhausted: batch needs " + std::to_string(n_tok) +
-                                                    " more tokens of KV, " + std::to_string(table.n_free()) +
-                                                    " free blocks of " + std::to_string(table.block_size()));
-    return fail(forward_status::invalid_batch, std::string("KV reservation failed: ") + kv_status_name(s));
-  }
+  // -- validate the whole batch and reserve its KV; a failure changes nothing --
+  const auto adm = admit_batch(batch, {cfg.vocab_size, max_seq_len, opts.max_batch_tokens, opts.max_logit_rows}, table,
+                               appends, plan);
+  if (adm.status != forward_status::ok) return fail(adm.status, adm.message);
+  const int n_tok = adm.n_tokens, n_rows = adm.n_logit_rows;
+  const bool all_decode = adm.all_decode;
   // Everything from here on is plan building and launching; the host-side
   // checks above are the only ones that leave the table untouched.
-  table.apply(plan);
   if (auto e = cudaEventSynchronize(upload_done); e != cudaSuccess) {
     device_failed = true;
     return fail(forward_status::invalid_batch, "device error: " + cuda_error(e, "cudaEventSynchronize", __FILE__, __LINE__).message);

@@ -1,5 +1,7 @@
 #include "gpu/engine/cpu_engine.hpp"
 
+#include "gpu/engine/batch_admission.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -259,42 +261,11 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     return out;
   };
 
-  // -- validate the whole batch before touching any state --
-  int n_tok = 0, n_rows = 0;
-  for (auto& b : batch) {
-    if (b.tokens.empty()) return fail(forward_status::invalid_batch, "sequence " + std::to_string(b.seq) + " has no tokens");
-    for (auto t : b.tokens)
-      if (t < 0 || t >= cfg.vocab_size)
-        return fail(forward_status::invalid_batch, "sequence " + std::to_string(b.seq) + ": token id " +
-                                                       std::to_string(t) + " outside the vocabulary [0, " +
-                                                       std::to_string(cfg.vocab_size) + ")");
-    const int end = table.n_tokens(b.seq) + static_cast<int>(b.tokens.size());
-    if (end > rope.n_positions())
-      return fail(forward_status::invalid_batch, "sequence " + std::to_string(b.seq) + " would reach " +
-                                                     std::to_string(end) + " tokens, more than the " +
-                                                     std::to_string(rope.n_positions()) + " this engine holds");
-    n_tok += static_cast<int>(b.tokens.size());
-    n_rows += b.want_logits ? 1 : 0;
-  }
-  if (n_tok > opts.max_batch_tokens)
-    return fail(forward_status::invalid_batch, "batch has " + std::to_string(n_tok) + " tokens, more than max_batch_tokens " +
-                                                   std::to_string(opts.max_batch_tokens));
-  if (n_rows > opts.max_logit_rows)
-    return fail(forward_status::invalid_batch, "batch asks for " + std::to_string(n_rows) +
-                                                   " logit rows, more than max_logit_rows " +
-                                                   std::to_string(opts.max_logit_rows));
-
-  // -- reserve KV: prepared, then applied; a failure changes nothing --
-  appends.clear();
-  for (auto& b : batch) appends.push_back({b.seq, static_cast<int>(b.tokens.size())});
-  if (auto s = table.prepare(appends, plan); s != kv_status::ok) {
-    if (s == kv_status::out_of_blocks)
-      return fail(forward_status::kv_exhausted, "KV cache exhausted: batch needs " + std::to_string(n_tok) +
-                                                    " more tokens of KV, " + std::to_string(table.n_free()) +
-                                                    " free blocks of " + std::to_string(table.block_size()));
-    return fail(forward_status::invalid_batch, std::string("KV reservation failed: ") + kv_status_name(s));
-  }
-  table.apply(plan);
+  // -- validate the whole batch and reserve its KV; a failure changes nothing --
+  const auto adm = admit_batch(batch, {cfg.vocab_size, rope.n_positions(), opts.max_batch_tokens, opts.max_logit_rows}, table,
+                               appends, plan);
+  if (adm.status != forward_status::ok) return fail(adm.status, adm.message);
+  const int n_tok = adm.n_tokens;
 
   const int E = cfg.hidden_size, F = cfg.ffn_size, D = cfg.head_dim;
   const int bs = opts.block_size;

@@ -148,6 +148,11 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
   p->trace_clock.virtual_time = opt.virtual_time;
   if (auto* coord = p->coordinator()) {
     p->trace_clock.ctx = &coord->clock().current_time;
+    // The test clock's time point is one count of nanoseconds: read it in place.
+    using tp = caf::actor_clock::time_point;
+    static_assert(sizeof(tp) == sizeof(int64_t) && std::is_same_v<tp::rep, int64_t> &&
+                  std::is_same_v<tp::period, std::nano>);
+    p->trace_clock.direct_ns = reinterpret_cast<const int64_t*>(&coord->clock().current_time);
     p->trace_clock.now = [](const void* ctx) {
       return int64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
                          static_cast<const caf::actor_clock::time_point*>(ctx)->time_since_epoch())

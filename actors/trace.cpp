@@ -23,33 +23,31 @@ namespace kairos::trace {
 
 namespace {
 
-// What a ring stores: 32 bytes, two per cache line (the public `event` is
-// 48). The thread is the ring's and is filled in by collect(). A handled
-// message is one slot (kind `handled`): its begin time, its duration in `a`
-// and how many slots were recorded while it ran (`inner`); collect() expands
-// it into receive, handle_begin and handle_end (receive and handle_begin share
-// a time stamp) with the end placed after those inner slots. A decode step's
-// running members go three to a slot (run_members). Actor ids keep
-// their low 32 bits (CAF numbers actors from 1 in each actor system) and
-// batch ids 40.
+// What a ring stores: detail::slot, 32 bytes, two per cache line (the public
+// `event` is 48). The thread is the ring's and is filled in by collect(). A
+// handled message is one slot (kind `handled`): its begin time, its duration
+// in `a` and how many slots were recorded while it ran (`inner`); collect()
+// expands it into receive, handle_begin and handle_end (receive and
+// handle_begin share a time stamp) with the end placed after those inner
+// slots. A decode step's running members go three to a slot (run_members).
+// Actor ids keep their low 32 bits (CAF numbers actors from 1 in each actor
+// system) and batch ids 40.
+using stored_event = detail::slot;
 constexpr uint64_t handled = 7;  // stored kinds past the public ones
 // Up to three requests that run in a batch (member with a = 0), one slot:
 // their ids sit in t_ns, request and actor:a; the count in `inner`; the
 // time and actor are those of the span_begin before them on the same ring.
 constexpr uint64_t run_members = 8;
 constexpr uint64_t max_inner = (uint64_t(1) << 12) - 1;
-struct stored_event {
-  int64_t t_ns;
-  int64_t request;
-  int64_t batch : 40;
-  uint64_t k : 4;
-  uint64_t ak : 3;
-  uint64_t w : 5;
-  uint64_t inner : 12;
-  uint32_t actor;
-  int32_t a;
-};
-static_assert(sizeof(stored_event) == 32);
+
+int64_t batch_of(uint64_t word) {
+  const int64_t b = int64_t(word & detail::batch_mask);
+  return b & (int64_t(1) << 39) ? b - (int64_t(1) << 40) : b;  // sign-extend 40 bits
+}
+uint64_t kind_of(uint64_t word) { return (word >> 40) & 0xF; }
+actor_kind actor_kind_of(uint64_t word) { return actor_kind((word >> 44) & 0x7); }
+what what_of(uint64_t word) { return what((word >> 47) & 0x1F); }
+uint64_t inner_of(uint64_t word) { return word >> 52; }
 
 // A ring is a fixed table of chunk pointers; chunks are allocated when the
 // ring first reaches them, so a ring sized for a whole replay costs nothing
@@ -103,18 +101,15 @@ struct ring_lease {
   }
 };
 
-// The hot path reads a plain pointer (initial-exec TLS: no __tls_get_addr,
-// no init guard); the lease, which returns the ring when the thread ends, is
-// made on a thread's first event.
-thread_local ring* t_ring __attribute__((tls_model("initial-exec"))) = nullptr;
+thread_local ring* t_ring = nullptr;
 
-ring& lease_ring() {
+ring& my_ring() {
+  if (t_ring) return *t_ring;
+  // The lease returns the ring when the thread ends.
   thread_local ring_lease lease;
   t_ring = lease.r.get();
   return *t_ring;
 }
-
-inline ring& my_ring() { return t_ring ? *t_ring : lease_ring(); }
 
 // Uninitialised: a slot is written before it is read.
 stored_event* grow(ring& r, size_t chunk) {
@@ -126,7 +121,6 @@ stored_event* grow(ring& r, size_t chunk) {
   return e;
 }
 
-std::atomic<const clock_source*> g_clock{nullptr};
 std::atomic<bool> g_clock_virtual{false};  // the last installed clock's kind, for the file header
 
 int64_t steady_ns() {
@@ -304,10 +298,7 @@ void uninstall_clock(const clock_source* c) {
   g_clock.compare_exchange_strong(expected, nullptr);
 }
 
-int64_t now_ns() {
-  const clock_source* c = g_clock.load(std::memory_order_acquire);
-  return c ? c->now(c->ctx) - c->origin_ns : steady_ns();
-}
+int64_t steady_now_ns() { return steady_ns(); }
 
 status set_capacity(size_t events) {
   if (events == 0 || events > max_ring_capacity)
@@ -317,6 +308,7 @@ status set_capacity(size_t events) {
   while (cap < events) cap <<= 1;
   std::lock_guard<std::mutex> lk(g_mutex);
   g_capacity.store(cap);
+  detail::g_epoch.fetch_add(1);
   for (auto& r : rings()) {
     r->n.store(0, std::memory_order_relaxed);
     for (size_t c = cap / chunk_events; c < max_chunks; ++c) free_chunk(r->chunks[c].exchange(nullptr));
@@ -326,101 +318,56 @@ status set_capacity(size_t events) {
 
 size_t capacity() { return g_capacity.load(); }
 
-namespace {
+namespace detail {
 
-stored_event pack(const event& src, int64_t t) {
-  stored_event e;
-  e.t_ns = t;
-  e.request = src.request;
-  e.batch = src.batch;
-  e.k = uint64_t(src.k);
-  e.ak = uint64_t(src.ak);
-  e.w = uint64_t(src.w);
-  e.inner = 0;
-  e.actor = static_cast<uint32_t>(src.actor);
-  e.a = src.a;
-  return e;
-}
+thread_local writer t_writer __attribute__((tls_model("initial-exec")));
 
-stored_event* slot_at(ring& r, uint64_t i, size_t mask) {
-  const size_t slot = size_t(i) & mask;
-  stored_event* chunk = r.chunks[slot / chunk_events].load(std::memory_order_relaxed);
-  if (!chunk) chunk = grow(r, slot / chunk_events);
-  return &chunk[slot % chunk_events];
-}
-
-// Plain stores: non-temporal ones measured 10x slower here (a handler's
-// slot is written twice, and partial lines go to memory one by one).
-inline void store(stored_event* dst, const stored_event& v) { *dst = v; }
-
-inline void put(ring& r, uint64_t i, size_t mask, const event& src, int64_t t) { store(slot_at(r, i, mask), pack(src, t)); }
-
-}  // namespace
-
-void record_slow(const event& src) {
+slot* refill() {
   ring& r = my_ring();
+  writer& w = t_writer;
+  w.n = &r.n;
+  w.epoch = g_epoch.load(std::memory_order_relaxed);
   const size_t mask = g_capacity.load(std::memory_order_relaxed) - 1;
   const uint64_t i = r.n.load(std::memory_order_relaxed);
-  put(r, i, mask, src, now_ns());
+  const size_t at = size_t(i) & mask;
+  slot* chunk = r.chunks[at / chunk_events].load(std::memory_order_relaxed);
+  if (!chunk) chunk = grow(r, at / chunk_events);
+  w.cur = chunk + at % chunk_events;
+  w.end = chunk + chunk_events;  // past it the ring goes on in the next chunk, or wraps
   r.n.store(i + 1, std::memory_order_release);
+  return w.cur++;
 }
+
+}  // namespace detail
 
 void scope::record_runs(const int64_t* ids, size_t n) const {
-  ring& r = my_ring();
-  const size_t mask = g_capacity.load(std::memory_order_relaxed) - 1;
-  uint64_t i = r.n.load(std::memory_order_relaxed);
-  for (size_t at = 0; at < n; at += 3, ++i) {
+  for (size_t at = 0; at < n; at += 3) {
     const size_t m = std::min<size_t>(3, n - at);
-    stored_event e{};
-    e.t_ns = ids[at];
-    e.request = m > 1 ? ids[at + 1] : -1;
+    stored_event* e = detail::next_slot();
+    e->t_ns = ids[at];
+    e->request = m > 1 ? ids[at + 1] : -1;
     const int64_t third = m > 2 ? ids[at + 2] : -1;
-    std::memcpy(&e.actor, &third, sizeof third);  // actor and a: 8 bytes
-    e.batch = batch_;
-    e.k = run_members;
-    e.ak = uint64_t(ak_);
-    e.w = uint64_t(w_);
-    e.inner = m;
-    store(slot_at(r, i, mask), e);
+    std::memcpy(&e->actor, &third, sizeof third);  // actor and a: 8 bytes
+    e->word = detail::pack_word(batch_, run_members, ak_, w_, m);
   }
-  r.n.store(i, std::memory_order_release);
 }
 
-handler::handler(actor_kind ak, what w, uint64_t actor, int64_t request, int64_t batch)
-    : ak_(ak), w_(w), actor_(actor), request_(request), batch_(batch) {
-  if (!enabled()) return;
-  ring& r = my_ring();
-  const size_t mask = g_capacity.load(std::memory_order_relaxed) - 1;
-  const uint64_t i = r.n.load(std::memory_order_relaxed);
-  t_begin_ = now_ns();
-  // A plain handle_begin until the end is known (a reader in between sees
-  // one; collect() writes its receive).
-  put(r, i, mask, event{0, actor, request, batch, 0, 0, kind::handle_begin, w, ak}, t_begin_);
-  r.n.store(i + 1, std::memory_order_release);
-  ring_ = &r;
-  slot_ = i;
-}
-
-handler::~handler() {
-  if (!ring_) return;
-  ring& r = *static_cast<ring*>(ring_);
+void handler::end() {
+  detail::writer& w = detail::t_writer;
   const int64_t t_end = now_ns();
-  const uint64_t n = r.n.load(std::memory_order_relaxed);
+  const uint64_t n = w.n->load(std::memory_order_relaxed);
   const size_t cap = g_capacity.load(std::memory_order_relaxed);
   const int64_t dur = t_end - t_begin_;
+  if (epoch_ != detail::g_epoch.load(std::memory_order_relaxed)) return;  // the rings were cleared since
   // Fold the end into the begin's slot while that slot is still this
-  // handler's (not cleared, not overwritten) and the numbers fit; otherwise a
-  // handle_end of its own.
-  if (n > slot_ && n - slot_ <= cap && n - slot_ - 1 <= max_inner && dur >= 0 && dur <= INT32_MAX) {
-    stored_event e = pack(event{0, actor_, request_, batch_, int32_t(dur), 0, kind::handle_begin, w_, ak_}, t_begin_);
-    e.inner = n - slot_ - 1;
-    e.k = handled;
-    store(slot_at(r, slot_, cap - 1), e);
+  // handler's (not overwritten) and the numbers fit; otherwise a handle_end
+  // of its own.
+  if (n > index_ && n - index_ <= cap && n - index_ - 1 <= max_inner && dur >= 0 && dur <= INT32_MAX) {
+    slot_->a = int32_t(dur);
+    slot_->word = detail::pack_word(batch_, handled, ak_, w_, n - index_ - 1);
     return;
   }
-  if (n <= slot_ || !enabled()) return;  // the rings were cleared, or the recording ended
-  put(r, n, cap - 1, event{0, actor_, request_, batch_, 0, 0, kind::handle_end, w_, ak_}, t_end);
-  r.n.store(n + 1, std::memory_order_release);
+  if (enabled()) detail::put(ak_, kind::handle_end, w_, actor_, request_, 0, batch_);
 }
 
 void register_actor(uint64_t actor, actor_kind ak, const std::string& name, const std::string& group) {
@@ -467,28 +414,29 @@ std::vector<event> collect() {
       const stored_event& s = c[slot % chunk_events];
       // The handlers open before this slot each have one inner slot fewer to go.
       for (auto& h : open) --h.slots_left;
-      event e{s.t_ns, s.actor, s.request, int64_t(s.batch), s.a, r->thread, kind(s.k), what(s.w), actor_kind(s.ak)};
-      if (s.k == run_members) {
+      const uint64_t sk = kind_of(s.word), inner = inner_of(s.word);
+      event e{s.t_ns, s.actor, s.request, batch_of(s.word), s.a, r->thread, kind(sk), what_of(s.word), actor_kind_of(s.word)};
+      if (sk == run_members) {
         int64_t third;
         std::memcpy(&third, &s.actor, sizeof third);
         const int64_t ids[3] = {s.t_ns, s.request, third};
-        for (uint64_t j = 0; j < s.inner && j < 3; ++j)
-          out.push_back(event{span_t, span_actor, ids[j], int64_t(s.batch), 0, r->thread, kind::member, what(s.w), actor_kind(s.ak)});
-      } else if (s.k == handled || e.k == kind::handle_begin) {
+        for (uint64_t j = 0; j < inner && j < 3; ++j)
+          out.push_back(event{span_t, span_actor, ids[j], e.batch, 0, r->thread, kind::member, e.w, e.ak});
+      } else if (sk == handled || e.k == kind::handle_begin) {
         event rcv = e;
         rcv.a = 0;
         rcv.k = kind::receive;
         out.push_back(rcv);
         rcv.k = kind::handle_begin;
         out.push_back(rcv);
-        if (s.k == handled) {
+        if (sk == handled) {
           event end = rcv;
           end.k = kind::handle_end;
           end.t_ns = s.t_ns + s.a;
-          if (s.inner == 0)
+          if (inner == 0)
             out.push_back(end);
           else
-            open.push_back({end, s.inner});
+            open.push_back({end, inner});
         }
       } else {
         if (e.k == kind::span_begin) {
@@ -524,6 +472,7 @@ uint64_t dropped() {
 
 void clear() {
   std::lock_guard<std::mutex> lk(g_mutex);
+  detail::g_epoch.fetch_add(1);
   for (auto& r : rings()) r->n.store(0, std::memory_order_relaxed);
   requests().clear();
   request_index().clear();

@@ -87,10 +87,19 @@ struct clock_source {
   const void* ctx = nullptr;
   int64_t origin_ns = 0;                      // ... minus this (the runtime's start)
   bool virtual_time = false;                  // the test coordinator's clock (replay)
+  // Where a clock that is only a number in memory keeps its nanoseconds (a
+  // virtual clock): read directly instead of calling now(); null otherwise.
+  const int64_t* direct_ns = nullptr;
 };
 void install_clock(const clock_source* c);
 void uninstall_clock(const clock_source* c);  // only if `c` is the one installed
-int64_t now_ns();
+int64_t steady_now_ns();
+inline std::atomic<const clock_source*> g_clock{nullptr};
+inline int64_t now_ns() {
+  const clock_source* c = g_clock.load(std::memory_order_acquire);
+  if (!c) return steady_now_ns();
+  return (c->direct_ns ? *c->direct_ns : c->now(c->ctx)) - c->origin_ns;
+}
 
 // -- the rings ----------------------------------------------------------------
 
@@ -103,10 +112,60 @@ inline constexpr size_t max_ring_capacity = size_t(1) << 26;
 status set_capacity(size_t events);
 size_t capacity();
 
-void record_slow(const event& e);
+// The hot path, inline: a ring slot is 32 bytes (two per cache line) and a
+// thread writes its ring through a cursor into the current chunk; only at a
+// chunk's end, on a thread's first event, or after a clear() does it take the
+// slow path (detail::refill). Layout and the stored kinds: trace.cpp.
+namespace detail {
+
+struct slot {
+  int64_t t_ns;
+  int64_t request;
+  uint64_t word;  // batch (low 40 bits) | kind << 40 | actor_kind << 44 | what << 47 | inner << 52
+  uint32_t actor;
+  int32_t a;
+};
+static_assert(sizeof(slot) == 32);
+
+constexpr uint64_t batch_mask = (uint64_t(1) << 40) - 1;
+constexpr uint64_t pack_word(int64_t batch, uint64_t k, actor_kind ak, what w, uint64_t inner = 0) {
+  return (uint64_t(batch) & batch_mask) | k << 40 | uint64_t(ak) << 44 | uint64_t(w) << 47 | inner << 52;
+}
+
+struct writer {
+  slot* cur = nullptr;  // the next slot to write
+  slot* end = nullptr;  // the end of the current chunk
+  std::atomic<uint64_t>* n = nullptr;  // the ring's count of slots written
+  uint64_t epoch = 0;   // g_epoch when cur was set
+};
+inline std::atomic<uint64_t> g_epoch{1};  // moved on by clear() and set_capacity(): cursors are stale
+extern thread_local writer t_writer __attribute__((tls_model("initial-exec")));
+slot* refill();
+
+// The next slot of this thread's ring, counted as written.
+inline slot* next_slot() {
+  writer& w = t_writer;
+  if (w.cur != w.end && w.epoch == g_epoch.load(std::memory_order_relaxed)) [[likely]] {
+    w.n->store(w.n->load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    return w.cur++;
+  }
+  return refill();
+}
+
+inline void put(actor_kind ak, kind k, what w, uint64_t actor, int64_t request, int32_t a, int64_t batch) {
+  slot* s = next_slot();
+  s->t_ns = now_ns();
+  s->request = request;
+  s->word = pack_word(batch, uint64_t(k), ak, w);
+  s->actor = static_cast<uint32_t>(actor);
+  s->a = a;
+}
+
+}  // namespace detail
+
 inline void record(actor_kind ak, kind k, what w, uint64_t actor, int64_t request = -1, int32_t a = 0,
                    int64_t batch = -1) {
-  if (enabled()) record_slow(event{0, actor, request, batch, a, 0, k, w, ak});
+  if (enabled()) detail::put(ak, k, w, actor, request, a, batch);
 }
 inline void sent(actor_kind ak, what w, uint64_t actor, int64_t request = -1, int32_t a = 0, int64_t batch = -1) {
   record(ak, kind::send, w, actor, request, a, batch);
@@ -163,18 +222,35 @@ bool recording();
 // exit, stored as one ring slot where they fit (see collect()).
 class handler {
  public:
-  handler(actor_kind ak, what w, uint64_t actor, int64_t request = -1, int64_t batch = -1);
-  ~handler();
+  handler(actor_kind ak, what w, uint64_t actor, int64_t request = -1, int64_t batch = -1)
+      : ak_(ak), w_(w), actor_(actor), request_(request), batch_(batch) {
+    if (!enabled()) return;
+    // A plain handle_begin until the end is known: a reader in between sees
+    // one (collect() writes its receive).
+    slot_ = detail::next_slot();
+    index_ = detail::t_writer.n->load(std::memory_order_relaxed) - 1;
+    epoch_ = detail::t_writer.epoch;
+    slot_->t_ns = t_begin_ = now_ns();
+    slot_->request = request;
+    slot_->word = detail::pack_word(batch, uint64_t(kind::handle_begin), ak, w);
+    slot_->actor = static_cast<uint32_t>(actor);
+    slot_->a = 0;
+  }
+  ~handler() {
+    if (slot_) end();
+  }
   handler(const handler&) = delete;
   handler& operator=(const handler&) = delete;
 
  private:
+  void end();
   actor_kind ak_;
   what w_;
   uint64_t actor_;
   int64_t request_, batch_;
-  void* ring_ = nullptr;  // the ring its begin went to; null when tracing was off
-  uint64_t slot_ = 0;
+  detail::slot* slot_ = nullptr;  // its begin's slot; null when tracing was off
+  uint64_t index_ = 0;            // that slot's number in the ring
+  uint64_t epoch_ = 0;
   int64_t t_begin_ = 0;
 };
 
@@ -183,14 +259,14 @@ class scope {
  public:
   scope(actor_kind ak, what w, uint64_t actor, int64_t request, int32_t a, int64_t batch = -1)
       : ak_(ak), w_(w), actor_(actor), request_(request), batch_(batch), on_(enabled()) {
-    if (on_) record_slow(event{0, actor, request, batch, a, 0, kind::span_begin, w, ak});
+    if (on_) detail::put(ak, kind::span_begin, w, actor, request, a, batch);
   }
   ~scope() {
-    if (on_) record_slow(event{0, actor_, request_, batch_, 0, 0, kind::span_end, w_, ak_});
+    if (on_) detail::put(ak_, kind::span_end, w_, actor_, request_, 0, batch_);
   }
   // A request of this span (a batch's composition).
   void member(int64_t request, int32_t a = 0) const {
-    if (on_) record_slow(event{0, actor_, request, batch_, a, 0, kind::member, w_, ak_});
+    if (on_) detail::put(ak_, kind::member, w_, actor_, request, a, batch_);
   }
   // Members with a = 0 (the requests a decode step runs), `seq_of(x)` of each
   // x in `items`: recorded three to a ring slot, right after the span begins.

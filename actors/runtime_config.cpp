@@ -155,6 +155,7 @@ void parse_into(const YAML::Node& root, runtime_config& c) {
   if (auto p = root["policy_options"]) {
     get(p, "spf_aging_s", c.policy_options.spf_aging_s);
     get(p, "starvation_s", c.policy_options.kairos_prefill.starvation_s);
+    get(p, "starving_share", c.policy_options.kairos_prefill.starving_share);
     get(p, "sit_out", c.policy_options.kairos_decode.sit_out);
     get(p, "admit_margin", c.policy_options.kairos_decode.admit_margin);
   }
@@ -223,6 +224,8 @@ status validate(const runtime_config& c) {
   if (c.admission.max_in_flight <= 0) return bad("admission.max_in_flight must be > 0");
   if (c.admission.max_tokens_limit <= 0) return bad("admission.max_tokens must be > 0");
   if (c.prefill_limits.max_batch_tokens <= 0) return bad("limits.prefill_max_batch_tokens must be > 0");
+  if (!(c.policy_options.kairos_prefill.starving_share >= 0 && c.policy_options.kairos_prefill.starving_share <= 1))
+    return bad("policy_options.starving_share must be in [0, 1] (0: the starving go first)");
   if (!(c.cost.correction_alpha >= 0.0 && c.cost.correction_alpha <= 1.0))
     return bad("cost_model.correction_alpha must be in [0, 1] (0 turns the online correction off)");
   for (auto [g, where] : {std::pair{&c.prefill, "groups.prefill"}, std::pair{&c.decode, "groups.decode"}})

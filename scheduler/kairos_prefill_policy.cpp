@@ -59,10 +59,24 @@ void kairos_prefill_policy::select(std::span<const queued_prefill> queue, const 
   // 1. Starving requests: the queue is in arrival order, so they are a prefix.
   size_t n_starving = 0;
   while (n_starving < queue.size() && queue[n_starving].arrival_s <= now - opt_.starvation_s) ++n_starving;
-  if (n_starving > 0) {
+  const double m = double(1 + ctx.others_busy_until.size());
+  if (opt_.starving_share > 0) {
+    if (last_now_ >= 0 && now > last_now_)
+      credit_s_ = std::min(opt_.starving_credit_s * m, credit_s_ + opt_.starving_share * m * (now - last_now_));
+    last_now_ = now;
+  }
+  auto serve_starving = [&] {
     order_.resize(n_starving);
     for (size_t i = 0; i < n_starving; ++i) order_[i] = int32_t(i);
     fill_batch_in_order(queue, order_, limits, out);
+    if (opt_.starving_share > 0) {
+      pieces_.clear();
+      for (const auto& it : out.items) pieces_.push_back({it.tokens, queue[size_t(it.queue_index)].prefilled_tokens});
+      credit_s_ -= cost.prefill_time(pieces_);
+    }
+  };
+  if (n_starving > 0 && (opt_.starving_share <= 0 || credit_s_ > 0)) {
+    serve_starving();
     return;
   }
 
@@ -79,7 +93,6 @@ void kairos_prefill_policy::select(std::span<const queued_prefill> queue, const 
   if (!sorted) sort_by_deadline();
 
   // 3. Moore-Hodgson over the candidates, with m parallel instances.
-  const double m = double(1 + ctx.others_busy_until.size());
   double backlog = 0;
   for (time_s t : ctx.others_busy_until) backlog += std::max(0.0, t - now);
   heap_.clear();
@@ -106,7 +119,12 @@ void kairos_prefill_policy::select(std::span<const queued_prefill> queue, const 
     std::stable_sort(on_time_.begin(), on_time_.end(),
                      [&](int32_t a, int32_t b) { return queue[size_t(a)].remaining() < queue[size_t(b)].remaining(); });
 
-  // 5. Nothing can be on time: serve the deferred ones, oldest first.
+  // 5. Nothing can be on time: the starving (owed credit or not), else the
+  // deferred ones, oldest first.
+  if (on_time_.empty() && n_starving > 0) {
+    serve_starving();
+    return;
+  }
   if (on_time_.empty()) {
     order_.resize(queue.size());
     for (size_t i = 0; i < queue.size(); ++i) order_[i] = int32_t(i);

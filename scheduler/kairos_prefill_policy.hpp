@@ -2,7 +2,15 @@
 // Kairos urgency-first prefill, with the on-time set chosen Moore-Hodgson style.
 //
 // Each call:
-//  1. A request that has waited `starvation_s` goes first, oldest first (no one starves).
+//  1. A request that has waited `starvation_s` is starving. With
+//     `starving_share` 0 the starving go first, oldest first. With a share s
+//     in (0, 1] they are owed s of the prefill capacity instead: a credit that
+//     fills at s x instances per second (up to `starving_credit_s` x
+//     instances) pays for their batches, and while it is spent the on-time
+//     set runs. No one starves either way (the starving get at least s of the
+//     capacity, and all of it when nothing else can be on time), but under
+//     sustained overload the requests that have waited long no longer take
+//     the whole capacity from the ones that can still be on time.
 //  2. Predict each request's prefill time p_i from the cost model; deadline
 //     d_i = arrival + TTFT SLO. A request with now + p_i > d_i is hopeless.
 //  3. Over the others, in deadline order, build the largest set that can all
@@ -19,9 +27,11 @@
 namespace kairos::sched {
 
 struct kairos_prefill_options {
-  time_s starvation_s = 10.0;  // wait after which a request goes first regardless
+  time_s starvation_s = 10.0;  // wait after which a request is starving
   bool batch = true;           // batch on-time requests under the token budget
   bool shortest_first = false; // run the on-time set shortest first instead of by deadline
+  double starving_share = 0.1; // 0: the starving go first; else their share of the capacity (see above)
+  time_s starving_credit_s = 0.25;  // the most credit the starving may bank, per instance
 };
 
 class kairos_prefill_policy final : public prefill_policy {
@@ -43,6 +53,8 @@ class kairos_prefill_policy final : public prefill_policy {
   void sort_by_deadline();
 
   kairos_prefill_options opt_;
+  double credit_s_ = 0;      // prefill seconds the starving are owed
+  time_s last_now_ = -1;     // the previous call's time
   std::vector<cand> cand_, merged_;
   std::vector<uint8_t> pile_of_;
   std::vector<int32_t> heap_;  // positions in cand_, max-heap on p

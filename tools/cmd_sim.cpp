@@ -35,7 +35,7 @@ int run_sim(int argc, char** argv) {
   int n_prefill = 1, n_decode = 1, threads = 0, chunk = 0, max_num_seqs = 0;
   int64_t limit = 0;
   uint64_t seed = 0;
-  double rate_scale = 1, slo_scale = 1, ttft_ms = 500, tpot_ms = 50, spf_aging = 10, starvation = 10;
+  double rate_scale = 1, slo_scale = 1, ttft_ms = 500, tpot_ms = 50, spf_aging = 10, starvation = 10, starving_share = 0.1;
   bool mixed = false, goodput90 = false, quiet = false, sit_out = false, kp_spt = false;
   double admit_margin = 0.9;
   app.add_option("--trace", trace, "Azure CSV or Mooncake JSONL trace (format chosen by content)");
@@ -60,7 +60,11 @@ int run_sim(int argc, char** argv) {
   app.add_option("--chunk-tokens", chunk, "chunked prefill: max tokens of one prompt per batch (0: off)");
   app.add_option("--max-num-seqs", max_num_seqs, "cb's decode cap (default: the preset's)");
   app.add_option("--spf-aging-s", spf_aging, "spf: wait after which a request goes first");
-  app.add_option("--starvation-s", starvation, "kairos prefill: wait after which a deferred request goes first");
+  app.add_option("--starvation-s", starvation, "kairos prefill: wait after which a deferred request is starving");
+  app.add_option("--starving-share", starving_share,
+                 "kairos prefill: 0 = the starving go first; F in (0,1] = they are owed F of the prefill capacity")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--threads", threads, "worker threads for independent points (0: hardware)");
   app.add_flag("--quiet", quiet, "no table on stdout");
   app.add_flag("--kairos-shortest-first", kp_spt, "kairos prefill: run the on-time set shortest first, not by deadline");
@@ -106,6 +110,7 @@ int run_sim(int argc, char** argv) {
   setup.cluster.decode.max_num_seqs = max_num_seqs > 0 ? max_num_seqs : lim.max_num_seqs;
   setup.policies.spf_aging_s = spf_aging;
   setup.policies.kairos_prefill.starvation_s = starvation;
+  setup.policies.kairos_prefill.starving_share = starving_share;
   setup.policies.kairos_decode.sit_out = sit_out;
   setup.policies.kairos_prefill.shortest_first = kp_spt;
   setup.policies.kairos_decode.admit_margin = admit_margin;

@@ -2,6 +2,8 @@
 // cost model of 1 ms per prompt token.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "scheduler/edf_prefill_policy.hpp"
 #include "scheduler/fcfs_prefill_policy.hpp"
 #include "scheduler/kairos_prefill_policy.hpp"
@@ -21,7 +23,8 @@ queued_prefill q(request_id id, time_s arrival, int32_t tokens, time_s ttft = 0.
 
 // One prefill instance, one decode instance, one output token each (so a
 // request ends at its first token), batches of one request.
-sim_result run(const std::string& policy, const std::vector<trace_row>& rows, time_s starvation_s = 10.0) {
+sim_result run(const std::string& policy, const std::vector<trace_row>& rows, time_s starvation_s = 10.0,
+               double starving_share = 0) {
   static fake_cost_model cost;
   workload_options wo;
   wo.slo = {0.5, 0.05};
@@ -31,6 +34,7 @@ sim_result run(const std::string& policy, const std::vector<trace_row>& rows, ti
   cfg.decode.kv_capacity_tokens = 1 << 20;
   policy_options po;
   po.kairos_prefill.starvation_s = starvation_s;
+  po.kairos_prefill.starving_share = starving_share;
   std::string err;
   auto ps = make_policy_set(policy, po, err);
   REQUIRE(ps.ok());
@@ -80,7 +84,10 @@ TEST_CASE("a hopeless request does not block feasible ones, and is not starved")
   fake_cost_model cost;
   prefill_limits lim;
   lim.max_batch_size = 1;
-  kairos_prefill_policy k({/*starvation_s=*/2.0, /*batch=*/true});
+  kairos_prefill_options o;
+  o.starvation_s = 2.0;
+  o.starving_share = 0;  // the starving go first (the share: the next test)
+  kairos_prefill_policy k(o);
   prefill_batch out;
   std::vector<queued_prefill> queue{q(0, 0.00, 600), q(1, 0.01, 100)};
   k.select(queue, {0.05, {}}, cost, lim, out);
@@ -107,9 +114,86 @@ TEST_CASE("a hopeless request does not block feasible ones, and is not starved")
   // End to end: a steady stream of feasible requests, and H among them.
   std::vector<trace_row> rows{{0.0, 600, 1}};
   for (int i = 1; i <= 60; ++i) rows.push_back({0.001 + 0.1 * i, 90, 1});  // 90% busy with feasible work
-  const auto r = run("kairos-prefill+cb", rows, 2.0);
+  const auto r = run("kairos-prefill+cb", rows, 2.0, 0.0);
   CHECK(r.outcomes[0].finished);
   CHECK(r.outcomes[0].prefill_start_s <= 2.2);
+}
+
+// With a starving share the starving are owed part of the capacity instead
+// of going first (share 0.25, credit at most 0.25 s, starvation bound 2 s):
+//
+//   t 3.0  first call: no credit yet -> the feasible F runs although H starves
+//   t 3.1  credit 0.25 x 0.1 = 0.025 > 0 -> H (600 ms) runs; credit -0.575
+//   t 3.7  credit -0.575 + 0.15 = -0.425 -> the feasible G runs
+//   t 5.0  credit -0.425 + 0.325 = -0.1 -> the feasible one runs, H2 waits
+//   t 5.5  credit -0.1 + 0.125 = 0.025 -> H2 runs; credit -0.575
+//   t 5.6  credit -0.55, but nothing else can be on time -> the starving run
+TEST_CASE("a starving share: the starving are paid from a credit, and the feasible keep running meanwhile") {
+  fake_cost_model cost;
+  prefill_limits lim;
+  lim.max_batch_size = 1;
+  kairos_prefill_options o;
+  o.starvation_s = 2.0;
+  o.starving_share = 0.25;
+  kairos_prefill_policy k(o);
+  prefill_batch out;
+  auto pick = [&](const std::vector<queued_prefill>& queue, time_s now) {
+    k.select(queue, {now, {}}, cost, lim, out);
+    REQUIRE(out.items.size() == 1);
+    return queue[size_t(out.items[0].queue_index)].id;
+  };
+  CHECK(pick({q(0, 0.00, 600), q(1, 2.95, 100)}, 3.0) == 1);
+  CHECK(pick({q(0, 0.00, 600), q(2, 3.05, 100)}, 3.1) == 0);
+  CHECK(pick({q(3, 0.50, 600), q(4, 3.65, 100)}, 3.7) == 4);
+  CHECK(pick({q(3, 0.50, 600), q(5, 4.95, 100)}, 5.0) == 5);
+  CHECK(pick({q(3, 0.50, 600), q(6, 5.45, 100)}, 5.5) == 3);
+  CHECK(pick({q(7, 1.00, 600), q(8, 5.00, 100)}, 5.6) == 7);
+
+  // Share 0 sends the starving first at once.
+  kairos_prefill_options o0;
+  o0.starvation_s = 2.0;
+  o0.starving_share = 0;
+  kairos_prefill_policy first(o0);
+  first.select(std::vector<queued_prefill>{q(0, 0.00, 600), q(1, 2.95, 100)}, {3.0, {}}, cost, lim, out);
+  CHECK(out.items[0].queue_index == 0);
+}
+
+// End to end under a fully loaded stream (a feasible 100 ms prompt every
+// 100 ms for 10 s) with three hopeless 600 ms prompts among the first: with
+// the starving first, all three go at the bound back to back and the stream
+// behind them misses; with a 0.25 share they go one at a time, spread out.
+// Nobody is starved either way: every request finishes.
+TEST_CASE("a starving share keeps more of a saturated stream on time, and still serves the starving") {
+  std::vector<trace_row> rows;
+  for (int i = 0; i < 100; ++i) rows.push_back({i == 0 ? 0.0 : 0.1 * i - 0.0005, 100, 1});
+  for (int h = 0; h < 3; ++h) rows.push_back({0.05 + 0.001 * h, 600, 1});
+  std::sort(rows.begin(), rows.end(), [](const trace_row& a, const trace_row& b) { return a.arrival_s < b.arrival_s; });
+  const auto first = run("kairos-prefill+cb", rows, 2.0, 0.0);
+  const auto shared = run("kairos-prefill+cb", rows, 2.0, 0.25);
+  auto on_time = [](const sim_result& r) {
+    int n = 0;
+    for (const auto& o : r.outcomes) n += o.meets_ttft();
+    return n;
+  };
+  for (const auto* r : {&first, &shared})
+    for (const auto& o : r->outcomes) CHECK(o.finished);
+  CHECK(on_time(shared) >= 2 * on_time(first));  // 80 against 29 of 103
+  // The hopeless three, by arrival: back to back at the bound when they go
+  // first; spread out with a share (each one's 0.6 s is repaid at 0.25 s/s).
+  std::vector<time_s> starts_first, starts_shared;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].input_tokens == 600) {
+      starts_first.push_back(first.outcomes[i].prefill_start_s);
+      starts_shared.push_back(shared.outcomes[i].prefill_start_s);
+    }
+  REQUIRE(starts_first.size() == 3);
+  CHECK(starts_first[1] - starts_first[0] == doctest::Approx(0.6));
+  CHECK(starts_first[2] - starts_first[1] == doctest::Approx(0.6));
+  CHECK(starts_first[0] <= 2.2);
+  // 2.1, 3.5, 6.0 here: the second goes early because the stream right behind
+  // the first could no longer be on time (with nothing on time the starving run).
+  for (int h = 1; h < 3; ++h) CHECK(starts_shared[size_t(h)] - starts_shared[size_t(h - 1)] > 1.0);
+  CHECK(starts_shared[2] < 11.0);  // served while the stream still runs
 }
 
 // Moore-Hodgson picks the largest on-time set, not the earliest deadlines.

@@ -21,6 +21,14 @@ queued_prefill q(request_id id, time_s arrival, int32_t tokens, time_s ttft = 0.
   return {id, arrival, arrival + ttft, tokens, 0};
 }
 
+// Kairos prefill with a 2 s starvation bound and the given starving share.
+kairos_prefill_options starving(double share) {
+  kairos_prefill_options o;
+  o.starvation_s = 2.0;
+  o.starving_share = share;
+  return o;
+}
+
 // One prefill instance, one decode instance, one output token each (so a
 // request ends at its first token), batches of one request.
 sim_result run(const std::string& policy, const std::vector<trace_row>& rows, time_s starvation_s = 10.0,
@@ -84,10 +92,7 @@ TEST_CASE("a hopeless request does not block feasible ones, and is not starved")
   fake_cost_model cost;
   prefill_limits lim;
   lim.max_batch_size = 1;
-  kairos_prefill_options o;
-  o.starvation_s = 2.0;
-  o.starving_share = 0;  // the starving go first (the share: the next test)
-  kairos_prefill_policy k(o);
+  kairos_prefill_policy k(starving(0));  // the starving go first (the share: the next test)
   prefill_batch out;
   std::vector<queued_prefill> queue{q(0, 0.00, 600), q(1, 0.01, 100)};
   k.select(queue, {0.05, {}}, cost, lim, out);
@@ -132,10 +137,7 @@ TEST_CASE("a starving share: the starving are paid from a credit, and the feasib
   fake_cost_model cost;
   prefill_limits lim;
   lim.max_batch_size = 1;
-  kairos_prefill_options o;
-  o.starvation_s = 2.0;
-  o.starving_share = 0.25;
-  kairos_prefill_policy k(o);
+  kairos_prefill_policy k(starving(0.25));
   prefill_batch out;
   auto pick = [&](const std::vector<queued_prefill>& queue, time_s now) {
     k.select(queue, {now, {}}, cost, lim, out);
@@ -150,10 +152,7 @@ TEST_CASE("a starving share: the starving are paid from a credit, and the feasib
   CHECK(pick({q(7, 1.00, 600), q(8, 5.00, 100)}, 5.6) == 7);
 
   // Share 0 sends the starving first at once.
-  kairos_prefill_options o0;
-  o0.starvation_s = 2.0;
-  o0.starving_share = 0;
-  kairos_prefill_policy first(o0);
+  kairos_prefill_policy first(starving(0));
   first.select(std::vector<queued_prefill>{q(0, 0.00, 600), q(1, 2.95, 100)}, {3.0, {}}, cost, lim, out);
   CHECK(out.items[0].queue_index == 0);
 }

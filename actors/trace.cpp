@@ -334,7 +334,6 @@ slot* refill() {
   if (!chunk) chunk = grow(r, at / chunk_events);
   w.cur = chunk + at % chunk_events;
   w.end = chunk + chunk_events;  // past it the ring goes on in the next chunk, or wraps
-  r.n.store(i + 1, std::memory_order_release);
   return w.cur++;
 }
 
@@ -343,12 +342,13 @@ slot* refill() {
 void scope::record_runs(const int64_t* ids, size_t n) const {
   for (size_t at = 0; at < n; at += 3) {
     const size_t m = std::min<size_t>(3, n - at);
-    stored_event* e = detail::next_slot();
+    stored_event* e = detail::reserve();
     e->t_ns = ids[at];
     e->request = m > 1 ? ids[at + 1] : -1;
     const int64_t third = m > 2 ? ids[at + 2] : -1;
     std::memcpy(&e->actor, &third, sizeof third);  // actor and a: 8 bytes
     e->word = detail::pack_word(batch_, run_members, ak_, w_, m);
+    detail::commit();
   }
 }
 
@@ -367,7 +367,9 @@ void handler::end() {
     slot_->word = detail::pack_word(batch_, handled, ak_, w_, n - index_ - 1);
     return;
   }
-  if (enabled()) detail::put(ak_, kind::handle_end, w_, actor_, request_, 0, batch_);
+  // Recorded though tracing may have been turned off since: its begin is in
+  // the ring and must not be left without an end.
+  detail::put(ak_, kind::handle_end, w_, actor_, request_, 0, batch_);
 }
 
 void register_actor(uint64_t actor, actor_kind ak, const std::string& name, const std::string& group) {
@@ -407,6 +409,7 @@ std::vector<event> collect() {
     open.clear();
     int64_t span_t = 0;       // the last span_begin's time and actor, for run_members
     uint64_t span_actor = 0;
+    bool span_seen = false;
     for (uint64_t i = first; i < n; ++i) {
       const size_t slot = size_t(i) & (cap - 1);
       const stored_event* c = r->chunks[slot / chunk_events].load(std::memory_order_acquire);
@@ -420,7 +423,9 @@ std::vector<event> collect() {
         int64_t third;
         std::memcpy(&third, &s.actor, sizeof third);
         const int64_t ids[3] = {s.t_ns, s.request, third};
-        for (uint64_t j = 0; j < inner && j < 3; ++j)
+        // Without its span_begin (overwritten when the ring wrapped) a member
+        // has no time or actor: left out.
+        for (uint64_t j = 0; span_seen && j < inner && j < 3; ++j)
           out.push_back(event{span_t, span_actor, ids[j], e.batch, 0, r->thread, kind::member, e.w, e.ak});
       } else if (sk == handled || e.k == kind::handle_begin) {
         event rcv = e;
@@ -442,6 +447,7 @@ std::vector<event> collect() {
         if (e.k == kind::span_begin) {
           span_t = e.t_ns;
           span_actor = e.actor;
+          span_seen = true;
         }
         out.push_back(e);
       }

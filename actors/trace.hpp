@@ -142,23 +142,28 @@ inline std::atomic<uint64_t> g_epoch{1};  // moved on by clear() and set_capacit
 extern thread_local writer t_writer __attribute__((tls_model("initial-exec")));
 slot* refill();
 
-// The next slot of this thread's ring, counted as written.
-inline slot* next_slot() {
+// The next slot of this thread's ring. It is counted (commit) only once
+// written, so a reader never takes an unwritten slot (the rings are reused
+// and not zeroed: it would hold an older event).
+inline slot* reserve() {
   writer& w = t_writer;
-  if (w.cur != w.end && w.epoch == g_epoch.load(std::memory_order_relaxed)) [[likely]] {
-    w.n->store(w.n->load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  if (w.cur != w.end && w.epoch == g_epoch.load(std::memory_order_relaxed)) [[likely]]
     return w.cur++;
-  }
   return refill();
+}
+inline void commit() {
+  std::atomic<uint64_t>& n = *t_writer.n;
+  n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
 inline void put(actor_kind ak, kind k, what w, uint64_t actor, int64_t request, int32_t a, int64_t batch) {
-  slot* s = next_slot();
+  slot* s = reserve();
   s->t_ns = now_ns();
   s->request = request;
   s->word = pack_word(batch, uint64_t(k), ak, w);
   s->actor = static_cast<uint32_t>(actor);
   s->a = a;
+  commit();
 }
 
 }  // namespace detail
@@ -227,14 +232,15 @@ class handler {
     if (!enabled()) return;
     // A plain handle_begin until the end is known: a reader in between sees
     // one (collect() writes its receive).
-    slot_ = detail::next_slot();
-    index_ = detail::t_writer.n->load(std::memory_order_relaxed) - 1;
-    epoch_ = detail::t_writer.epoch;
+    slot_ = detail::reserve();
     slot_->t_ns = t_begin_ = now_ns();
     slot_->request = request;
     slot_->word = detail::pack_word(batch, uint64_t(kind::handle_begin), ak, w);
     slot_->actor = static_cast<uint32_t>(actor);
     slot_->a = 0;
+    detail::commit();
+    index_ = detail::t_writer.n->load(std::memory_order_relaxed) - 1;
+    epoch_ = detail::t_writer.epoch;
   }
   ~handler() {
     if (slot_) end();

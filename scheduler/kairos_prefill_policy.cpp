@@ -63,20 +63,24 @@ void kairos_prefill_policy::select(std::span<const queued_prefill> queue, const 
   if (opt_.starving_share > 0) {
     if (last_now_ >= 0 && now > last_now_)
       credit_s_ = std::min(opt_.starving_credit_s * m, credit_s_ + opt_.starving_share * m * (now - last_now_));
-    last_now_ = now;
+    last_now_ = std::max(last_now_, now);  // a clock that steps back credits nothing twice
   }
-  auto serve_starving = [&] {
+  // `paid`: charged to the credit. Served when nothing else could be on time
+  // they take nobody's capacity, so that is free; the debt is therefore at
+  // most one batch, and the starving are never held back longer than it takes
+  // to repay it.
+  auto serve_starving = [&](bool paid) {
     order_.resize(n_starving);
     for (size_t i = 0; i < n_starving; ++i) order_[i] = int32_t(i);
     fill_batch_in_order(queue, order_, limits, out);
-    if (opt_.starving_share > 0) {
+    if (paid && opt_.starving_share > 0) {
       pieces_.clear();
       for (const auto& it : out.items) pieces_.push_back({it.tokens, queue[size_t(it.queue_index)].prefilled_tokens});
       credit_s_ -= cost.prefill_time(pieces_);
     }
   };
   if (n_starving > 0 && (opt_.starving_share <= 0 || credit_s_ > 0)) {
-    serve_starving();
+    serve_starving(true);
     return;
   }
 
@@ -122,7 +126,7 @@ void kairos_prefill_policy::select(std::span<const queued_prefill> queue, const 
   // 5. Nothing can be on time: the starving (owed credit or not), else the
   // deferred ones, oldest first.
   if (on_time_.empty() && n_starving > 0) {
-    serve_starving();
+    serve_starving(false);
     return;
   }
   if (on_time_.empty()) {

@@ -7,10 +7,12 @@
 //     in (0, 1] they are owed s of the prefill capacity instead: a credit that
 //     fills at s x instances per second (up to `starving_credit_s` x
 //     instances) pays for their batches, and while it is spent the on-time
-//     set runs. No one starves either way (the starving get at least s of the
-//     capacity, and all of it when nothing else can be on time), but under
-//     sustained overload the requests that have waited long no longer take
-//     the whole capacity from the ones that can still be on time.
+//     set runs; when nothing else can be on time they run for free. No one
+//     starves either way (the starving get at least s of the capacity over
+//     any stretch longer than repaying one batch, and all of it when nothing
+//     else can be on time), but under sustained overload the requests that
+//     have waited long no longer take the whole capacity from the ones that
+//     can still be on time.
 //  2. Predict each request's prefill time p_i from the cost model; deadline
 //     d_i = arrival + TTFT SLO. A request with now + p_i > d_i is hopeless.
 //  3. Over the others, in deadline order, build the largest set that can all

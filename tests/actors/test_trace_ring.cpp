@@ -198,3 +198,48 @@ TEST_CASE("a decode step's running members, packed three to a slot, come out one
   CHECK(ev[12].k == kind::handle_end);
   CHECK(ev[12].t_ns == 1100);
 }
+
+TEST_CASE("a handler across the ring's wrap keeps its events in order, and the wrap counts its lost slots") {
+  REQUIRE(trace::set_capacity(size_t(1) << 16).ok());  // one 2 MiB chunk: the ring wraps at 65,536 slots
+  fake_clock_recording rec;
+  const int before = (1 << 16) - 5;
+  for (int i = 0; i < before; ++i) trace::sent(actor_kind::decode_scheduler, what::token, 1, i);
+  {
+    trace::handler h(actor_kind::request, what::token, 2, 777);
+    for (int i = 0; i < 10; ++i) {
+      ++g_fake_ns;
+      trace::sent(actor_kind::request, what::cancel, 2, 1000 + i);
+    }
+  }
+  // 65,531 + 1 + 10 = 65,542 slots in a ring of 65,536: the 6 oldest are gone.
+  CHECK(trace::dropped() == 6);
+  const auto ev = collected();
+  REQUIRE(ev.size() == (size_t(1) << 16) - 1 + 3);  // the handler's slot is three events
+  CHECK(ev.front().request == 6);                    // the oldest send kept
+  const auto* tail = &ev[ev.size() - 13];
+  CHECK(tail[0].k == kind::receive);
+  CHECK(tail[1].k == kind::handle_begin);
+  CHECK(tail[1].request == 777);
+  for (int i = 0; i < 10; ++i) {
+    CAPTURE(i);
+    CHECK(tail[2 + i].k == kind::send);
+    CHECK(tail[2 + i].request == 1000 + i);
+  }
+  CHECK(tail[12].k == kind::handle_end);
+  CHECK(tail[12].t_ns == 1010);
+}
+
+TEST_CASE("batch ids keep their sign through the ring's 40 bits") {
+  fake_clock_recording rec;
+  const int64_t lo = -(int64_t(1) << 39), hi = (int64_t(1) << 39) - 1;
+  for (int64_t b : {lo, hi, int64_t(-1), int64_t(0), int64_t(123456789)})
+    trace::record(actor_kind::device, kind::member, what::prefill_batch, 3, 5, 7, b);
+  const auto ev = collected();
+  REQUIRE(ev.size() == 5);
+  CHECK(ev[0].batch == lo);
+  CHECK(ev[1].batch == hi);
+  CHECK(ev[2].batch == -1);
+  CHECK(ev[3].batch == 0);
+  CHECK(ev[4].batch == 123456789);
+  CHECK(ev[4].a == 7);
+}

@@ -132,7 +132,8 @@ TEST_CASE("a hopeless request does not block feasible ones, and is not starved")
 //   t 3.7  credit -0.575 + 0.15 = -0.425 -> the feasible G runs
 //   t 5.0  credit -0.425 + 0.325 = -0.1 -> the feasible one runs, H2 waits
 //   t 5.5  credit -0.1 + 0.125 = 0.025 -> H2 runs; credit -0.575
-//   t 5.6  credit -0.55, but nothing else can be on time -> the starving run
+//   t 5.6  credit -0.55, but nothing else can be on time -> the starving run,
+//          free of charge (they take nobody's capacity)
 TEST_CASE("a starving share: the starving are paid from a credit, and the feasible keep running meanwhile") {
   fake_cost_model cost;
   prefill_limits lim;
@@ -150,10 +151,15 @@ TEST_CASE("a starving share: the starving are paid from a credit, and the feasib
   CHECK(pick({q(3, 0.50, 600), q(5, 4.95, 100)}, 5.0) == 5);
   CHECK(pick({q(3, 0.50, 600), q(6, 5.45, 100)}, 5.5) == 3);
   CHECK(pick({q(7, 1.00, 600), q(8, 5.00, 100)}, 5.6) == 7);
+  // That one was free: the credit is -0.55 + 0.25 x 0.6 = -0.4 at 6.2, not
+  // 1 s deeper, and back above 0 by 7.9 (-0.4 + 0.425 = 0.025).
+  CHECK(pick({q(9, 1.50, 600), q(10, 6.15, 100)}, 6.2) == 10);
+  CHECK(pick({q(9, 1.50, 600), q(11, 7.85, 100)}, 7.9) == 9);
 
   // Share 0 sends the starving first at once.
   kairos_prefill_policy first(starving(0));
   first.select(std::vector<queued_prefill>{q(0, 0.00, 600), q(1, 2.95, 100)}, {3.0, {}}, cost, lim, out);
+  REQUIRE(out.items.size() == 1);
   CHECK(out.items[0].queue_index == 0);
 }
 

@@ -41,6 +41,18 @@ std::string post_trace(const serve_process& s, const std::string& body, const st
   return run_shell("curl -s -w ' %{http_code}'" + headers + "-d '" + body + "' " + s.base() + "/v1/admin/trace");
 }
 
+// The trace a window writes when it ends (the file is empty while it records):
+// polled for up to 5 s.
+result<trace_analysis::trace_file> read_when_written(const std::string& path) {
+  result<trace_analysis::trace_file> f = make_error("not yet read");
+  for (int i = 0; i < 50; ++i) {
+    f = trace_analysis::read_trace_file(path);
+    if (f.ok() && !f.value().requests.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return f;
+}
+
 // One finished request with its token handlers and a decode step that ran it.
 void check_served(const trace_analysis::trace_file& f, int max_tokens) {
   REQUIRE(f.requests.size() == 1);
@@ -111,12 +123,7 @@ TEST_CASE("POST /v1/admin/trace records a window and writes it when the window e
 
   // Written when the window ends, while the server keeps running.
   std::this_thread::sleep_until(t0 + std::chrono::milliseconds(2500));
-  result<trace_analysis::trace_file> f = make_error("not yet read");
-  for (int i = 0; i < 50; ++i) {
-    f = trace_analysis::read_trace_file(name);
-    if (f.ok() && !f.value().requests.empty()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  auto f = read_when_written(name);
   REQUIRE_MESSAGE(f.ok(), f.message());
   check_served(f.value(), 5);
   CHECK(run_shell("curl -s " + s.base() + "/health").find("\"ok\"") != std::string::npos);
@@ -126,11 +133,7 @@ TEST_CASE("POST /v1/admin/trace records a window and writes it when the window e
   CHECK(second.substr(second.size() - 3) == "200");
   CHECK(complete(s, 3).find("\"completion_tokens\":3") != std::string::npos);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  for (int i = 0; i < 50; ++i) {
-    f = trace_analysis::read_trace_file(name);
-    if (f.ok() && !f.value().requests.empty()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  f = read_when_written(name);
   REQUIRE_MESSAGE(f.ok(), f.message());
   check_served(f.value(), 3);
   CHECK(s.stop() == 0);

@@ -123,10 +123,6 @@ stored_event* grow(ring& r, size_t chunk) {
 
 std::atomic<bool> g_clock_virtual{false};  // the last installed clock's kind, for the file header
 
-int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 struct actor_entry {
   actor_kind ak = actor_kind::runtime;
   std::string name, group;
@@ -288,6 +284,10 @@ const char* name(what w) {
 
 void set_enabled(bool on) { g_enabled.store(on, std::memory_order_relaxed); }
 
+int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 void install_clock(const clock_source* c) {
   g_clock.store(c, std::memory_order_release);
   if (c) g_clock_virtual.store(c->virtual_time);
@@ -298,7 +298,6 @@ void uninstall_clock(const clock_source* c) {
   g_clock.compare_exchange_strong(expected, nullptr);
 }
 
-int64_t steady_now_ns() { return steady_ns(); }
 
 status set_capacity(size_t events) {
   if (events == 0 || events > max_ring_capacity)

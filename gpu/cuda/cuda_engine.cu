@@ -771,6 +771,15 @@ status copy_blocks(std::span<const std::int32_t> blocks, bf16* cache, std::size_
   return {};
 }
 
+// A sequence's K then V blocks to or from the packed layout of
+// kv_packed_bytes(): [K: layers x blocks][V: layers x blocks].
+status copy_kv_blocks(std::span<const std::int32_t> blocks, bf16* k_cache, bf16* v_cache, std::size_t layer_elems,
+                      int n_layers, std::size_t block_elems, bf16* packed, bool to_packed, int device, cudaStream_t stream) {
+  KAIROS_TRY_STATUS(copy_blocks(blocks, k_cache, layer_elems, n_layers, block_elems, packed, to_packed, device, stream));
+  return copy_blocks(blocks, v_cache, layer_elems, n_layers, block_elems, packed + blocks.size() * n_layers * block_elems,
+                     to_packed, device, stream);
+}
+
 }  // namespace
 
 std::size_t cuda_engine::kv_packed_bytes(int n_tokens) const {
@@ -785,15 +794,8 @@ status cuda_engine::export_sequence(seq_id s, void* dst) {
   if (!p.table.contains(s)) return make_error("cuda engine: export of unknown sequence " + std::to_string(s));
   const auto blocks = p.table.blocks(s);
   const std::size_t block_elems = static_cast<std::size_t>(p.opts.block_size) * p.kv_dim;
-  auto* k_dst = static_cast<bf16*>(dst);
-  bf16* v_dst = k_dst + blocks.size() * p.cfg.n_layers * block_elems;
-  auto k_then_v = [&]() -> status {
-    KAIROS_TRY_STATUS(copy_blocks(blocks, p.k_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems, k_dst, true,
-                                  p.opts.device, p.stream));
-    return copy_blocks(blocks, p.v_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems, v_dst, true, p.opts.device,
-                       p.stream);
-  };
-  status st = k_then_v();
+  status st = copy_kv_blocks(blocks, p.k_cache.p, p.v_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems,
+                             static_cast<bf16*>(dst), true, p.opts.device, p.stream);
   if (!st) p.device_failed = true;
   return st;
 }
@@ -817,15 +819,9 @@ forward_status cuda_engine::import_sequence(seq_id s, int n_tokens, const void* 
   p.table.apply(p.plan);
   const auto blocks = p.table.blocks(s);
   const std::size_t block_elems = static_cast<std::size_t>(p.opts.block_size) * p.kv_dim;
-  auto* k_src = const_cast<bf16*>(static_cast<const bf16*>(src));
-  bf16* v_src = k_src + blocks.size() * p.cfg.n_layers * block_elems;
-  auto k_then_v = [&]() -> status {
-    KAIROS_TRY_STATUS(copy_blocks(blocks, p.k_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems, k_src, false,
-                                  p.opts.device, p.stream));
-    return copy_blocks(blocks, p.v_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems, v_src, false, p.opts.device,
-                       p.stream);
-  };
-  status st = k_then_v();
+  // Only read from: copy_blocks takes one pointer for both directions.
+  status st = copy_kv_blocks(blocks, p.k_cache.p, p.v_cache.p, p.layer_kv_elems, p.cfg.n_layers, block_elems,
+                             const_cast<bf16*>(static_cast<const bf16*>(src)), false, p.opts.device, p.stream);
   if (!st) {
     p.device_failed = true;
     return fail(forward_status::invalid_batch, "device error: " + st.message());

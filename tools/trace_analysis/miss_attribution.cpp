@@ -5,15 +5,11 @@
 #include <map>
 #include <unordered_map>
 
+#include "tools/trace_analysis/text_format.hpp"
+
 namespace kairos::trace_analysis {
 
 namespace {
-
-std::string fmt(const char* f, auto... args) {
-  char b[1024];
-  std::snprintf(b, sizeof b, f, args...);
-  return b;
-}
 
 constexpr double slow_factor = 1.5;
 

@@ -3,17 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "tools/trace_analysis/text_format.hpp"
+
 namespace kairos::trace_analysis {
-
-namespace {
-
-std::string fmt(const char* f, auto... args) {
-  char b[512];
-  std::snprintf(b, sizeof b, f, args...);
-  return b;
-}
-
-}  // namespace
 
 result<request_timeline> timeline_of(const trace_model& m, int64_t id) {
   auto it = m.requests.find(id);

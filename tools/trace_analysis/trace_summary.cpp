@@ -7,15 +7,11 @@
 
 #include "scheduler/metrics.hpp"
 
+#include "tools/trace_analysis/text_format.hpp"
+
 namespace kairos::trace_analysis {
 
 namespace {
-
-std::string fmt(const char* f, auto... args) {
-  char b[512];
-  std::snprintf(b, sizeof b, f, args...);
-  return b;
-}
 
 // Timers an actor sends itself wait out a modelled time, not a mailbox.
 bool timer(what w) { return w == what::deliver || w == what::arrive; }

@@ -20,13 +20,23 @@ constexpr int kAccMax = 28;  // zmm accumulators; 2 more hold the panel row, 2 s
 constexpr int kPrefetchK = 32;
 
 // The k loop. PF 0: no software prefetch; 1: the same panels kPrefetchK steps
-// ahead (into L1, for the one-slice streaming case); 2: the group at pf (into L2).
+// ahead (into L1, for the one-slice streaming case); 2: pf_lines lines from pf
+// (into L2), pf_per_step of them per k step from the first step on.
 template <int MR, int NP, bool PACKED, int PF>
 KAIROS_AVX512 inline __attribute__((always_inline)) void k_loop(__m512 (&c)[MR][2 * NP], const float* a,
                                                                 std::ptrdiff_t lda, const float* b,
-                                                                std::ptrdiff_t bs, int k, const float* pf) {
+                                                                std::ptrdiff_t bs, int k, const float* pf,
+                                                                int pf_lines) {
   constexpr int NV = 2 * NP;
+  const int pf_per_step = PF == 2 && k > 0 ? (pf_lines + k - 1) / k : 0;
   for (int t = 0; t < k; ++t) {
+    if constexpr (PF == 2) {
+      // Lines past pf_lines may be touched in the last step: a prefetch never faults.
+      if (t * pf_per_step < pf_lines)
+        for (int l = 0; l < pf_per_step; ++l)
+          _mm_prefetch(reinterpret_cast<const char*>(pf + static_cast<std::ptrdiff_t>(t * pf_per_step + l) * 16),
+                       _MM_HINT_T1);
+    }
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int p = 0; p < NP; ++p) {
@@ -36,10 +46,6 @@ KAIROS_AVX512 inline __attribute__((always_inline)) void k_loop(__m512 (&c)[MR][
       if constexpr (PF == 1) {
         _mm_prefetch(reinterpret_cast<const char*>(bp + kPrefetchK * 32), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(bp + kPrefetchK * 32 + 16), _MM_HINT_T0);
-      } else if constexpr (PF == 2) {
-        const float* q = pf + p * bs + static_cast<std::ptrdiff_t>(t) * 32;
-        _mm_prefetch(reinterpret_cast<const char*>(q), _MM_HINT_T1);
-        _mm_prefetch(reinterpret_cast<const char*>(q + 16), _MM_HINT_T1);
       }
     }
 #pragma GCC unroll 16
@@ -62,11 +68,11 @@ KAIROS_AVX512 void ukr(const ukr_args& g) {
     for (int j = 0; j < NV; ++j) c[i][j] = _mm512_setzero_ps();
 
   if (!g.prefetch)
-    k_loop<MR, NP, PACKED, 0>(c, g.a, g.lda, g.b, g.bstride, g.k, nullptr);
+    k_loop<MR, NP, PACKED, 0>(c, g.a, g.lda, g.b, g.bstride, g.k, nullptr, 0);
   else if (g.prefetch == g.b)
-    k_loop<MR, NP, PACKED, 1>(c, g.a, g.lda, g.b, g.bstride, g.k, nullptr);
+    k_loop<MR, NP, PACKED, 1>(c, g.a, g.lda, g.b, g.bstride, g.k, nullptr, 0);
   else
-    k_loop<MR, NP, PACKED, 2>(c, g.a, g.lda, g.b, g.bstride, g.k, g.prefetch);
+    k_loop<MR, NP, PACKED, 2>(c, g.a, g.lda, g.b, g.bstride, g.k, g.prefetch, g.prefetch_lines);
 
   // Epilogue: r = acc (+ bias); y = r or y + r. Masked for the ragged last panel.
   float* const y = g.y;

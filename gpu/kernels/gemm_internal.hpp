@@ -22,10 +22,12 @@ struct ukr_args {
   const float* bias;  // bias + col0, or nullptr
   bool accumulate;
   // Software prefetch of the weights (kernels may ignore it): nullptr: none;
-  // == b: stream b's own panels ahead (one slice per group, decode); else the
-  // next group of panels (same layout), pulled into L2 by the first slice of
-  // a group so that streaming overlaps with compute.
+  // == b: stream b's own panels ahead (one slice per group, decode); else
+  // prefetch_lines contiguous 64-byte lines from there (this slice's share of
+  // the next group of panels), pulled into L2 spread evenly over the k loop,
+  // so that streaming overlaps with compute at an even rate.
   const float* prefetch;
+  int prefetch_lines;
 };
 
 using ukr_fn = void (*)(const ukr_args&);

@@ -156,6 +156,7 @@ result<profile_result> profile_group(const runtime_config& cfg, const std::strin
   engine_options eo;
   eo.n_threads = std::max(1, cfg.threads_per_device);
   eo.block_size = cfg.block_size;
+  eo.kv_cache_dtype = cfg.kv_cache_dtype;
   eo.kv_tokens = int(kv_tokens);
   const int max_seqs = std::max(cfg.max_num_seqs, cfg.policy_options.kairos_decode.max_seqs);
   eo.max_batch_tokens = std::max({cfg.prefill_limits.max_batch_tokens, max_context, max_seqs, 2048});

@@ -206,6 +206,7 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
       engine_options eo;
       eo.n_threads = std::max(1, cfg.threads_per_device);
       eo.block_size = cfg.block_size;
+      eo.kv_cache_dtype = cfg.kv_cache_dtype;
       eo.kv_tokens = int(kv_tokens);
       eo.max_batch_tokens = std::max({cfg.prefill_limits.max_batch_tokens, p->max_context, max_seqs});
       eo.max_logit_rows = std::max(cfg.prefill_limits.max_batch_size, max_seqs);

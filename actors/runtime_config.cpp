@@ -187,6 +187,11 @@ void parse_into(const YAML::Node& root, runtime_config& c) {
   if (auto k = root["kv"]) {
     get(k, "block_size", c.block_size);
     get(k, "capacity_tokens", c.kv_capacity_tokens);
+    std::string dt(kv_dtype_name(c.kv_cache_dtype));
+    get(k, "dtype", dt);
+    auto t = parse_kv_dtype(dt);
+    if (!t) throw parse_error{"kv.dtype: unknown KV cache dtype '" + dt + "' (expected f32 or f16)"};
+    c.kv_cache_dtype = *t;
   }
   if (auto a = root["admission"]) {
     get(a, "max_queued", c.admission.max_queued);

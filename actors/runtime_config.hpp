@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gpu/base/result.hpp"
+#include "gpu/kv/kv_pool.hpp"
 #include "scheduler/policy_registry.hpp"
 #include "scheduler/request.hpp"
 
@@ -85,6 +86,7 @@ struct runtime_config {
   // -- KV --
   int32_t block_size = 16;
   int64_t kv_capacity_tokens = 0;  // per device; 0: model's max_position x 4 (cpu) or the preset's (sim)
+  kv_dtype kv_cache_dtype = kv_dtype::f32;  // cpu devices' KV elements (kv.dtype: f32 | f16)
 
   // -- admission and SLO classes --
   admission_config admission;

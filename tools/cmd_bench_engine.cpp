@@ -56,6 +56,10 @@ int run_bench_engine(int argc, char** argv) {
   app.add_option("--decode", decode_len, "tokens of the single-sequence decode test")->capture_default_str();
   app.add_option("--batches", batch_sizes, "sequence counts of the batched decode test")->delimiter(',')->capture_default_str();
   app.add_option("--reps", reps, "repetitions (best is kept)")->capture_default_str();
+  std::vector<std::string> kv_dtype_names{"f32", "f16"};
+  app.add_option("--kv-dtype", kv_dtype_names, "KV cache element types, each measured (alternating)")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--json", json_path, "also write the results as JSON");
   bool no_pin = false, breakdown = false;
   app.add_flag("--breakdown", breakdown, "time each phase of the batched decode steps (adds clock reads)");
@@ -87,6 +91,15 @@ int run_bench_engine(int argc, char** argv) {
     }
     store = std::move(*rnd);
   }
+  std::vector<kairos::kv_dtype> kv_types;
+  for (const auto& name : kv_dtype_names) {
+    auto t = kairos::parse_kv_dtype(name);
+    if (!t) {
+      std::fprintf(stderr, "kairos bench engine: --kv-dtype: unknown KV cache dtype '%s' (f32 or f16)\n", name.c_str());
+      return 1;
+    }
+    kv_types.push_back(*t);
+  }
   const int max_seqs = *std::max_element(batch_sizes.begin(), batch_sizes.end());
   kairos::engine_options opts;
   opts.n_threads = threads;
@@ -94,13 +107,19 @@ int run_bench_engine(int argc, char** argv) {
   opts.max_logit_rows = std::max(max_seqs, 1);
   opts.kv_tokens = std::max(prefill_len + 16, max_seqs * (128 + 64 + 16)) + decode_len + 64;
   opts.time_phases = breakdown;
-  auto eng = kairos::cpu_engine::create(cfg, store, opts);
-  if (!eng) {
-    std::fprintf(stderr, "kairos bench engine: %s\n", eng.message().c_str());
-    return 1;
+  // One engine per KV cache dtype; every test alternates between them
+  // repetition by repetition, so their ratios come from the same host state.
+  std::vector<std::unique_ptr<kairos::cpu_engine>> engines;
+  for (auto t : kv_types) {
+    opts.kv_cache_dtype = t;
+    auto eng = kairos::cpu_engine::create(cfg, store, opts);
+    if (!eng) {
+      std::fprintf(stderr, "kairos bench engine: %s\n", eng.message().c_str());
+      return 1;
+    }
+    engines.push_back(std::move(eng.value()));
   }
-  store = {};  // the engine packed its own copy
-  auto& e = **eng;
+  store = {};  // the engines packed their own copies
   omp_set_num_threads(threads);
   const bool pinned = !no_pin && !std::getenv("OMP_PROC_BIND") && kairos::kernels::pin_openmp_threads(threads);
   std::printf("kairos bench engine: %s, %.1fM params, F32 compute, %d threads%s, gemm %s\n",
@@ -111,112 +130,141 @@ int run_bench_engine(int argc, char** argv) {
   const double triad = kairos::kernels::measure_triad_gbps(threads);
   std::printf("machine: OpenBLAS sgemm %.1f GFLOP/s, triad %.1f GB/s (same run)\n\n", sgemm_peak, triad);
   kairos::seq_id next_seq = 1;
+  auto fail = [](const char* what, const kairos::forward_result& res) {
+    std::fprintf(stderr, "kairos bench engine: %s failed: %s\n", what, res.message.c_str());
+    return false;
+  };
 
-  // -- prefill --
-  double best_pf = 1e30;
-  {
+  // Seconds of one prefill of prefill_len tokens.
+  auto time_prefill = [&](kairos::cpu_engine& e, double& s) {
     auto ids = prompt_ids(prefill_len, cfg.vocab_size, 0);
-    for (int r = 0; r < reps; ++r) {
-      kairos::batch_sequence b{next_seq, ids, true};
-      auto t = clock_type::now();
-      auto res = e.forward({&b, 1});
-      const double s = since(t);
-      if (res.status != kairos::forward_status::ok) {
-        std::fprintf(stderr, "prefill failed: %s\n", res.message.c_str());
-        return 1;
-      }
-      e.free_sequence(next_seq++);
-      best_pf = std::min(best_pf, s);
-    }
-  }
-  const double pf_tok_s = prefill_len / best_pf;
-  const double pf_gflops =
-      (linear_flops_per_token(cfg) * prefill_len - 2.0 * cfg.hidden_size * cfg.vocab_size * (prefill_len - 1) +
-       attention_flops(cfg, prefill_len)) / best_pf / 1e9;
-
-  // -- single-sequence decode --
-  double best_dec = 1e30;
-  for (int r = 0; r < reps; ++r) {
+    kairos::batch_sequence b{next_seq, ids, true};
+    auto t = clock_type::now();
+    auto res = e.forward({&b, 1});
+    s = since(t);
+    e.free_sequence(next_seq++);
+    return res.status == kairos::forward_status::ok || fail("prefill", res);
+  };
+  // Seconds of decode_len single-sequence decode steps.
+  auto time_decode = [&](kairos::cpu_engine& e, double& s) {
     std::int32_t tok = 1;
     kairos::batch_sequence b{next_seq, {&tok, 1}, true};
     auto res = e.forward({&b, 1});
     tok = kairos::argmax(res.logits(0));
     auto t = clock_type::now();
-    for (int i = 0; i < decode_len; ++i) {
+    for (int i = 0; i < decode_len && res.status == kairos::forward_status::ok; ++i) {
       res = e.forward({&b, 1});
-      tok = kairos::argmax(res.logits(0));
+      if (res.status == kairos::forward_status::ok) tok = kairos::argmax(res.logits(0));
     }
-    best_dec = std::min(best_dec, since(t));
+    s = since(t);
     e.free_sequence(next_seq++);
-  }
-  const double dec_tok_s = decode_len / best_dec;
-  const double dec_gbps = e.weight_bytes_per_token() * dec_tok_s / 1e9;
+    return res.status == kairos::forward_status::ok || fail("decode", res);
+  };
+  // Seconds of the 64 decode steps of n sequences after their 128-token prompts.
+  auto time_batched = [&](kairos::cpu_engine& e, int n, double& s) {
+    std::vector<std::vector<std::int32_t>> prompts;
+    std::vector<std::int32_t> toks(static_cast<std::size_t>(n));
+    std::vector<kairos::batch_sequence> batch;
+    for (int i = 0; i < n; ++i) prompts.push_back(prompt_ids(128, cfg.vocab_size, i + 1));
+    const kairos::seq_id base = next_seq;
+    next_seq += n;
+    for (int i = 0; i < n; ++i) batch.push_back({base + i, prompts[i], true});
+    auto res = e.forward(batch);
+    if (res.status != kairos::forward_status::ok) return fail("batched prefill", res);
+    for (int i = 0; i < n; ++i) toks[i] = kairos::argmax(res.logits(i));
+    for (int i = 0; i < n; ++i) batch[i].tokens = {&toks[i], 1};
+    e.reset_phase_times();
+    auto t = clock_type::now();
+    for (int step = 0; step < 64; ++step) {
+      res = e.forward(batch);
+      if (res.status != kairos::forward_status::ok) return fail("batched decode", res);
+      for (int i = 0; i < n; ++i) toks[i] = kairos::argmax(res.logits(i));
+    }
+    s = since(t);
+    for (int i = 0; i < n; ++i) e.free_sequence(base + i);
+    return true;
+  };
 
-  // -- batched decode: n sequences, 128-token prompts, 64 new tokens each --
   struct batched_row {
     int n;
     double tok_s;
     kairos::engine_phase_times phases;  // of the last repetition's decode steps
   };
-  std::vector<batched_row> rows;
-  for (int n : batch_sizes) {
-    double best = 1e30;
-    kairos::engine_phase_times phases;
-    for (int r = 0; r < std::max(1, reps - 1); ++r) {
-      std::vector<std::vector<std::int32_t>> prompts;
-      std::vector<std::int32_t> toks(static_cast<std::size_t>(n));
-      std::vector<kairos::batch_sequence> batch;
-      for (int i = 0; i < n; ++i) prompts.push_back(prompt_ids(128, cfg.vocab_size, i + 1));
-      const kairos::seq_id base = next_seq;
-      next_seq += n;
-      for (int i = 0; i < n; ++i) batch.push_back({base + i, prompts[i], true});
-      auto res = e.forward(batch);
-      if (res.status != kairos::forward_status::ok) {
-        std::fprintf(stderr, "batched prefill failed: %s\n", res.message.c_str());
-        return 1;
+  struct results {
+    double pf_tok_s = 0, pf_gflops = 0, dec_tok_s = 0, dec_gbps = 0;
+    std::vector<batched_row> rows;
+  };
+  const std::size_t n_eng = engines.size();
+  std::vector<results> out(n_eng);
+  {
+    std::vector<double> best(n_eng, 1e30);
+    for (int r = 0; r < reps; ++r)
+      for (std::size_t i = 0; i < n_eng; ++i) {
+        double s = 0;
+        if (!time_prefill(*engines[i], s)) return 1;
+        best[i] = std::min(best[i], s);
       }
-      for (int i = 0; i < n; ++i) toks[i] = kairos::argmax(res.logits(i));
-      for (int i = 0; i < n; ++i) batch[i].tokens = {&toks[i], 1};
-      e.reset_phase_times();
-      auto t = clock_type::now();
-      for (int step = 0; step < 64; ++step) {
-        res = e.forward(batch);
-        if (res.status != kairos::forward_status::ok) {
-          std::fprintf(stderr, "batched decode failed: %s\n", res.message.c_str());
-          return 1;
-        }
-        for (int i = 0; i < n; ++i) toks[i] = kairos::argmax(res.logits(i));
-      }
-      best = std::min(best, since(t));
-      phases = e.phase_times();
-      for (int i = 0; i < n; ++i) e.free_sequence(base + i);
+    for (std::size_t i = 0; i < n_eng; ++i) {
+      out[i].pf_tok_s = prefill_len / best[i];
+      out[i].pf_gflops = (linear_flops_per_token(cfg) * prefill_len -
+                          2.0 * cfg.hidden_size * cfg.vocab_size * (prefill_len - 1) + attention_flops(cfg, prefill_len)) /
+                         best[i] / 1e9;
     }
-    rows.push_back({n, n * 64 / best, phases});
+  }
+  {
+    std::vector<double> best(n_eng, 1e30);
+    for (int r = 0; r < reps; ++r)
+      for (std::size_t i = 0; i < n_eng; ++i) {
+        double s = 0;
+        if (!time_decode(*engines[i], s)) return 1;
+        best[i] = std::min(best[i], s);
+      }
+    for (std::size_t i = 0; i < n_eng; ++i) {
+      out[i].dec_tok_s = decode_len / best[i];
+      out[i].dec_gbps = engines[i]->weight_bytes_per_token() * out[i].dec_tok_s / 1e9;
+    }
+  }
+  for (int n : batch_sizes) {
+    std::vector<double> best(n_eng, 1e30);
+    for (int r = 0; r < std::max(1, reps - 1); ++r)
+      for (std::size_t i = 0; i < n_eng; ++i) {
+        double s = 0;
+        if (!time_batched(*engines[i], n, s)) return 1;
+        best[i] = std::min(best[i], s);
+      }
+    for (std::size_t i = 0; i < n_eng; ++i) out[i].rows.push_back({n, n * 64 / best[i], engines[i]->phase_times()});
   }
 
-  std::printf("%-34s %10s   %s\n", "test", "tokens/s", "against the ceiling / target");
-  std::printf("%-34s %10.1f   %.1f GFLOP/s = %.0f%% of sgemm peak (target >= 60%%); llama.cpp 812\n",
-              ("prefill pp" + std::to_string(prefill_len)).c_str(), pf_tok_s, pf_gflops, 100 * pf_gflops / sgemm_peak);
-  std::printf("%-34s %10.1f   %.1f GB/s of weights = %.0f%% of triad (target >= 70%%); llama.cpp 82\n",
-              ("decode tg" + std::to_string(decode_len) + ", 1 sequence").c_str(), dec_tok_s, dec_gbps,
-              100 * dec_gbps / triad);
-  const double one = rows.empty() ? 0 : rows.front().tok_s;
-  for (auto& r : rows)
-    std::printf("%-34s %10.1f   %.1fx one sequence%s\n",
-                ("batched decode, " + std::to_string(r.n) + " sequences").c_str(), r.tok_s, r.tok_s / one,
-                r.n == 32 ? " (target >= 10x); llama.cpp 292" : "");
-  if (breakdown) {
-    // Per decode step, in ms: where the batched rows' time goes.
-    std::printf("\nbatched decode step, ms per phase (last repetition):\n%-16s", "phase");
-    for (auto& r : rows) std::printf(" %8d", r.n);
-    std::printf("\n");
-    for (int p = 0; p < static_cast<int>(kairos::engine_phase::count); ++p) {
-      std::printf("%-16s", kairos::to_string(static_cast<kairos::engine_phase>(p)));
-      for (auto& r : rows) std::printf(" %8.2f", 1e3 * r.phases.seconds[p] / std::max<std::int64_t>(1, r.phases.forwards));
+  for (std::size_t i = 0; i < n_eng; ++i) {
+    const auto& o = out[i];
+    std::printf("KV cache %s\n", std::string(kairos::kv_dtype_name(kv_types[i])).c_str());
+    std::printf("%-34s %10s   %s\n", "test", "tokens/s", "against the ceiling / target");
+    std::printf("%-34s %10.1f   %.1f GFLOP/s = %.0f%% of sgemm peak (target >= 60%%); llama.cpp 812\n",
+                ("prefill pp" + std::to_string(prefill_len)).c_str(), o.pf_tok_s, o.pf_gflops,
+                100 * o.pf_gflops / sgemm_peak);
+    std::printf("%-34s %10.1f   %.1f GB/s of weights = %.0f%% of triad (target >= 70%%); llama.cpp 82\n",
+                ("decode tg" + std::to_string(decode_len) + ", 1 sequence").c_str(), o.dec_tok_s, o.dec_gbps,
+                100 * o.dec_gbps / triad);
+    const double one = o.rows.empty() ? 0 : o.rows.front().tok_s;
+    for (auto& r : o.rows)
+      std::printf("%-34s %10.1f   %.1fx one sequence%s\n",
+                  ("batched decode, " + std::to_string(r.n) + " sequences").c_str(), r.tok_s, r.tok_s / one,
+                  r.n == 32 ? " (target >= 10x); llama.cpp 292" : "");
+    if (breakdown) {
+      // Per decode step, in ms: where the batched rows' time goes.
+      std::printf("\nbatched decode step, ms per phase (last repetition):\n%-16s", "phase");
+      for (auto& r : o.rows) std::printf(" %8d", r.n);
+      std::printf("\n");
+      for (int p = 0; p < static_cast<int>(kairos::engine_phase::count); ++p) {
+        std::printf("%-16s", kairos::to_string(static_cast<kairos::engine_phase>(p)));
+        for (auto& r : o.rows)
+          std::printf(" %8.2f", 1e3 * r.phases.seconds[p] / std::max<std::int64_t>(1, r.phases.forwards));
+        std::printf("\n");
+      }
+      std::printf("%-16s", "total");
+      for (auto& r : o.rows) std::printf(" %8.2f", 1e3 * r.phases.total() / std::max<std::int64_t>(1, r.phases.forwards));
       std::printf("\n");
     }
-    std::printf("%-16s", "total");
-    for (auto& r : rows) std::printf(" %8.2f", 1e3 * r.phases.total() / std::max<std::int64_t>(1, r.phases.forwards));
     std::printf("\n");
   }
 
@@ -227,11 +275,14 @@ int run_bench_engine(int argc, char** argv) {
     j["gemm_isa"] = kairos::kernels::gemm_isa();
     j["sgemm_peak_gflops"] = sgemm_peak;
     j["triad_gbps"] = triad;
-    j["prefill_tok_s"] = pf_tok_s;
-    j["prefill_gflops"] = pf_gflops;
-    j["decode_tok_s"] = dec_tok_s;
-    j["decode_weight_gbps"] = dec_gbps;
-    for (auto& r : rows) j["batched_decode_tok_s"][std::to_string(r.n)] = r.tok_s;
+    for (std::size_t i = 0; i < n_eng; ++i) {
+      auto& k = j["kv_cache"][std::string(kairos::kv_dtype_name(kv_types[i]))];
+      k["prefill_tok_s"] = out[i].pf_tok_s;
+      k["prefill_gflops"] = out[i].pf_gflops;
+      k["decode_tok_s"] = out[i].dec_tok_s;
+      k["decode_weight_gbps"] = out[i].dec_gbps;
+      for (auto& r : out[i].rows) k["batched_decode_tok_s"][std::to_string(r.n)] = r.tok_s;
+    }
     std::ofstream(json_path) << j.dump(2) << "\n";
   }
   return 0;

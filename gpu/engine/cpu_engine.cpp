@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "gpu/engine/rope_table.hpp"
 #include "gpu/engine/vector_ops.hpp"
@@ -70,7 +71,8 @@ struct cpu_engine::impl {
   std::vector<float> hl;      // [R, hidden] normed rows that want logits
   std::vector<float> logits;  // [R, vocab]
   std::vector<float> scores;  // [n_threads, kv capacity]
-  std::vector<const float*> block_ptrs;  // [n_threads, 2, kv blocks]: K then V block slices
+  std::vector<const float*> block_ptrs;  // [n_threads, 2, kv blocks]: K then V block slices (F32 cache)
+  std::vector<const std::uint16_t*> block_ptrs_f16;  // the same for an F16 cache
   std::size_t ptrs_per_thread = 0;
   std::vector<token_slot> tokens;
   std::vector<int> logit_token;  // token index of each logits row
@@ -83,9 +85,13 @@ struct cpu_engine::impl {
         opts(o),
         table(n_kv_blocks, o.block_size,
               std::min(n_kv_blocks, (std::max(c.max_position, 1) + o.block_size - 1) / o.block_size)),
-        pool(kv_pool_shape{c.n_layers, c.n_kv_heads, c.head_dim, n_kv_blocks, o.block_size}) {}
+        pool(kv_pool_shape{c.n_layers, c.n_kv_heads, c.head_dim, n_kv_blocks, o.block_size, o.kv_cache_dtype}) {}
 
   void attention(int layer, std::span<const batch_sequence> batch, int n_tok);
+  template <class T>
+  void attention_as(int layer, std::span<const batch_sequence> batch, int n_tok, std::vector<const T*>& ptrs);
+  template <class T>
+  void write_kv(int layer, int n_tok);
   forward_result run(std::span<const batch_sequence> batch);
 };
 
@@ -129,6 +135,9 @@ forward_status cpu_engine::import_sequence(seq_id s, int n_tokens, const kv_pool
   if (theirs.n_layers != mine.n_layers || theirs.n_kv_heads != mine.n_kv_heads || theirs.head_dim != mine.head_dim ||
       theirs.block_size != mine.block_size)
     return fail(forward_status::invalid_batch, name + ": KV rows of another shape (layers, kv heads, head_dim, block size)");
+  if (theirs.dtype != mine.dtype)
+    return fail(forward_status::invalid_batch, name + ": KV rows of dtype " + std::string(kv_dtype_name(theirs.dtype)) +
+                                                   ", this cache holds " + std::string(kv_dtype_name(mine.dtype)));
   if (static_cast<long long>(theirs.n_blocks) * theirs.block_size < n_tokens)
     return fail(forward_status::invalid_batch, name + ": " + std::to_string(n_tokens) + " tokens claimed, the rows hold " +
                                                    std::to_string(theirs.n_blocks * theirs.block_size));
@@ -177,7 +186,7 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   const int n_blocks = (kv_tokens + opts.block_size - 1) / opts.block_size;
 
   auto p = std::make_unique<impl>(cfg, opts, n_blocks);
-  if (p->pool.bytes() > 0 && !p->pool.k_block(0, 0))
+  if (p->pool.bytes() > 0 && !p->pool.allocated())
     return make_error("engine: cannot allocate the KV cache (" + std::to_string(p->pool.bytes() >> 20) + " MiB)");
   const int H = cfg.n_heads, KV = cfg.n_kv_heads, D = cfg.head_dim, E = cfg.hidden_size, F = cfg.ffn_size;
   p->q_dim = H * D;
@@ -242,7 +251,11 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   p->scores.resize(static_cast<std::size_t>(opts.n_threads) * (cfg.n_heads / cfg.n_kv_heads) *
                    (static_cast<std::size_t>(n_blocks) * opts.block_size + 64));
   p->ptrs_per_thread = static_cast<std::size_t>(n_blocks);
-  p->block_ptrs.resize(static_cast<std::size_t>(opts.n_threads) * 2 * p->ptrs_per_thread);
+  const std::size_t n_ptrs = static_cast<std::size_t>(opts.n_threads) * 2 * p->ptrs_per_thread;
+  if (opts.kv_cache_dtype == kv_dtype::f16)
+    p->block_ptrs_f16.resize(n_ptrs);
+  else
+    p->block_ptrs.resize(n_ptrs);
   p->tokens.reserve(T);
   p->logit_token.reserve(R);
   return std::unique_ptr<cpu_engine>(new cpu_engine(std::move(p)));
@@ -267,7 +280,7 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
   if (adm.status != forward_status::ok) return fail(adm.status, adm.message);
   const int n_tok = adm.n_tokens;
 
-  const int E = cfg.hidden_size, F = cfg.ffn_size, D = cfg.head_dim;
+  const int E = cfg.hidden_size, F = cfg.ffn_size;
   const int bs = opts.block_size;
   tokens.clear();
   logit_token.clear();
@@ -306,23 +319,10 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     kernels::gemm(h.data(), n_tok, lw.qkv, qkv.data(), lw.qkv_bias.empty() ? nullptr : lw.qkv_bias.data());
     pc.mark(engine_phase::qkv_gemm);
     // RoPE on q and k, then K and V into the cache.
-#pragma omp parallel for schedule(static) if (n_tok >= 4)
-    for (int t = 0; t < n_tok; ++t) {
-      float* row = &qkv[static_cast<std::size_t>(t) * qkv_dim];
-      const auto& tk = tokens[t];
-      const float* c = rope.cos_at(tk.pos);
-      const float* s = rope.sin_at(tk.pos);
-      for (int hh = 0; hh < cfg.n_heads; ++hh) ops::rope_rotate(row + hh * D, c, s, D);
-      float* k = row + q_dim;
-      const float* v = row + q_dim + kv_dim;
-      float* kb = pool.k_block(l, tk.block);  // [n_kv_heads, head_dim, block_size]
-      float* vb = pool.v_block(l, tk.block);  // [n_kv_heads, block_size, head_dim]
-      for (int g = 0; g < cfg.n_kv_heads; ++g) {
-        ops::rope_rotate(k + g * D, c, s, D);
-        for (int d = 0; d < D; ++d) kb[(static_cast<std::size_t>(g) * D + d) * bs + tk.slot] = k[g * D + d];
-        std::memcpy(vb + (static_cast<std::size_t>(g) * bs + tk.slot) * D, v + g * D, sizeof(float) * D);
-      }
-    }
+    if (pool.shape().dtype == kv_dtype::f16)
+      write_kv<std::uint16_t>(l, n_tok);
+    else
+      write_kv<float>(l, n_tok);
     pc.mark(engine_phase::rope_kv);
     attention(l, batch, n_tok);
     pc.mark(engine_phase::attention);
@@ -357,7 +357,47 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
   return out;
 }
 
+template <class T>
+void cpu_engine::impl::write_kv(int l, int n_tok) {
+  const int D = cfg.head_dim, bs = opts.block_size;
+#pragma omp parallel for schedule(static) if (n_tok >= 4)
+  for (int t = 0; t < n_tok; ++t) {
+    float* row = &qkv[static_cast<std::size_t>(t) * qkv_dim];
+    const auto& tk = tokens[t];
+    const float* c = rope.cos_at(tk.pos);
+    const float* s = rope.sin_at(tk.pos);
+    for (int hh = 0; hh < cfg.n_heads; ++hh) ops::rope_rotate(row + hh * D, c, s, D);
+    float* k = row + q_dim;
+    const float* v = row + q_dim + kv_dim;
+    T* kb = pool.k_block<T>(l, tk.block);  // [n_kv_heads, head_dim, block_size]
+    T* vb = pool.v_block<T>(l, tk.block);  // [n_kv_heads, block_size, head_dim]
+    for (int g = 0; g < cfg.n_kv_heads; ++g) {
+      ops::rope_rotate(k + g * D, c, s, D);
+      T* vdst = vb + (static_cast<std::size_t>(g) * bs + tk.slot) * D;
+      if constexpr (std::is_same_v<T, float>) {
+        for (int d = 0; d < D; ++d) kb[(static_cast<std::size_t>(g) * D + d) * bs + tk.slot] = k[g * D + d];
+        std::memcpy(vdst, v + g * D, sizeof(float) * D);
+      } else {
+        // Narrowed in place (k, v are this token's scratch row), then scattered.
+        auto* kh = reinterpret_cast<std::uint16_t*>(k + g * D);
+        ops::f32_to_f16(k + g * D, kh, D);
+        for (int d = 0; d < D; ++d) kb[(static_cast<std::size_t>(g) * D + d) * bs + tk.slot] = kh[d];
+        ops::f32_to_f16(v + g * D, vdst, D);
+      }
+    }
+  }
+}
+
 void cpu_engine::impl::attention(int layer, std::span<const batch_sequence> batch, int n_tok) {
+  if (pool.shape().dtype == kv_dtype::f16)
+    attention_as<std::uint16_t>(layer, batch, n_tok, block_ptrs_f16);
+  else
+    attention_as<float>(layer, batch, n_tok, block_ptrs);
+}
+
+template <class T>
+void cpu_engine::impl::attention_as(int layer, std::span<const batch_sequence> batch, int n_tok,
+                                    std::vector<const T*>& ptrs) {
   const int KV = cfg.n_kv_heads, D = cfg.head_dim, bs = opts.block_size;
   const int group = cfg.n_heads / cfg.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -379,11 +419,11 @@ void cpu_engine::impl::attention(int layer, std::span<const batch_sequence> batc
       const auto blocks = table.blocks(batch[tk.seq_index].seq);
       const int n_ctx = tk.pos + 1;
       const int n_blk = (n_ctx + bs - 1) / bs;
-      const float** kp = &block_ptrs[static_cast<std::size_t>(tid) * 2 * ptrs_per_thread];
-      const float** vp = kp + ptrs_per_thread;
+      const T** kp = &ptrs[static_cast<std::size_t>(tid) * 2 * ptrs_per_thread];
+      const T** vp = kp + ptrs_per_thread;
       for (int b = 0; b < n_blk; ++b) {
-        kp[b] = pool.k_block(layer, blocks[b]) + static_cast<std::size_t>(g) * D * bs;  // [head_dim, block]
-        vp[b] = pool.v_block(layer, blocks[b]) + static_cast<std::size_t>(g) * bs * D;  // [block, head_dim]
+        kp[b] = pool.k_block<T>(layer, blocks[b]) + static_cast<std::size_t>(g) * D * bs;  // [head_dim, block]
+        vp[b] = pool.v_block<T>(layer, blocks[b]) + static_cast<std::size_t>(g) * bs * D;  // [block, head_dim]
       }
       const std::size_t head0 = static_cast<std::size_t>(g) * group * D;
       ops::attend_paged_group(&qkv[static_cast<std::size_t>(t) * qkv_dim + head0], group, kp, vp, n_ctx, D, bs, scale,

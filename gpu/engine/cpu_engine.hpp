@@ -26,6 +26,10 @@ struct engine_options {
   int max_batch_tokens = 2048;
   // Largest number of sequences asking for logits in one forward().
   int max_logit_rows = 256;
+  // Element type of the KV cache. F16 halves the bytes decode attention
+  // reads (and the cache's memory) at about 1e-3 relative error in K and V;
+  // the arithmetic stays F32.
+  kv_dtype kv_cache_dtype = kv_dtype::f32;
   // Sum each forward's time per phase (phase_times()); costs a clock read per
   // phase and layer, so the benchmark's breakdown turns it on, serving not.
   bool time_phases = false;

@@ -28,6 +28,11 @@ void block_scores(const float* q, const float* k_block, float* scores, int head_
 // out[d] += sum_j w[j] * v_block[j, d], j < n_valid. v_block: [block_size, head_dim].
 void block_weighted_sum(const float* w, const float* v_block, float* out, int head_dim, int n_valid);
 
+// IEEE binary16 (bits in a uint16_t) <-> F32, rounding to nearest even: the
+// elements of an F16 KV cache.
+void f32_to_f16(const float* x, std::uint16_t* y, int n);
+void f16_to_f32(const std::uint16_t* x, float* y, int n);
+
 }  // namespace kairos::ops
 
 namespace kairos::ops {
@@ -50,5 +55,9 @@ namespace kairos::ops {
 // block size). Same arithmetic order rules as attend_paged.
 void attend_paged_group(const float* q, int n_q, const float* const* k_blocks, const float* const* v_blocks,
                         int n_ctx, int head_dim, int block_size, float scale, float* scores, float* out);
+// The same over an F16 KV cache (elements widened to F32 as they are read).
+void attend_paged_group(const float* q, int n_q, const std::uint16_t* const* k_blocks,
+                        const std::uint16_t* const* v_blocks, int n_ctx, int head_dim, int block_size, float scale,
+                        float* scores, float* out);
 
 }  // namespace kairos::ops

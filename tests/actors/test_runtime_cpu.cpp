@@ -229,3 +229,60 @@ TEST_CASE("a failing decode device fails its requests naming it; the others are 
   }
   CHECK(pools_full(*rt));
 }
+
+TEST_CASE("kv.dtype f16: the prefill-to-decode transfer keeps F16 rows; outputs equal the F16 engine alone") {
+  auto cfg = default_config();
+  cfg.kv_cache_dtype = kv_dtype::f16;
+  auto rt_r = Runtime::create(cfg);
+  REQUIRE_MESSAGE(rt_r.ok(), (rt_r.ok() ? "" : rt_r.message()));
+  auto rt = std::move(rt_r.value());
+  collector col;
+  std::vector<generate_request> reqs;
+  std::map<int64_t, size_t> index;
+  for (int i = 0; i < 8; ++i) {
+    generate_request r;
+    r.prompt = prompt_of(5 + (i * 53) % 150, 100 + i);
+    r.max_tokens = 6 + i;
+    r.ignore_eos = true;
+    reqs.push_back(r);
+    auto h = rt->submit(r, col.callbacks());
+    REQUIRE_MESSAGE(h.ok(), (h.ok() ? "" : h.message()));
+    index[h.value().id()] = size_t(i);
+  }
+  REQUIRE(col.wait_done(8));
+  auto shape = named_shape(cfg.model_shape).value();
+  auto model = make_random_model(shape, dtype::f32, cfg.model_seed).value();
+  engine_options eo;
+  eo.n_threads = 1;
+  eo.kv_tokens = 4096;
+  eo.kv_cache_dtype = kv_dtype::f16;
+  auto engine = cpu_engine::create(model.config, model.tensors, eo).value();
+  eo.kv_cache_dtype = kv_dtype::f32;
+  auto engine32 = cpu_engine::create(model.config, model.tensors, eo).value();
+  int differ_from_f32 = 0;
+  for (auto& [id, res] : col.done) {
+    CAPTURE(id);
+    const auto& r = reqs[index[id]];
+    CHECK(res.status == request_status::finished);
+    generation_request g;
+    g.prompt = r.prompt;
+    g.stop.max_tokens = r.max_tokens;
+    g.stop.ignore_eos = true;
+    auto ref = batch_generator(*engine).run(std::span<const generation_request>(&g, 1));
+    CHECK(res.tokens == ref[0].tokens);
+    auto ref32 = batch_generator(*engine32).run(std::span<const generation_request>(&g, 1));
+    differ_from_f32 += res.tokens != ref32[0].tokens ? 1 : 0;
+  }
+  MESSAGE(differ_from_f32 << " of 8 greedy outputs differ from the F32 cache's");
+  CHECK(pools_full(*rt));
+
+  // A KV dtype the engine does not have is refused by name.
+  std::string yaml = "groups: {prefill: {devices: 1}, decode: {devices: 1}}\nkv: {dtype: bf16}\n";
+  auto bad = parse_runtime_config(yaml, "inline");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.message().find("kv.dtype") != std::string::npos);
+  CHECK(bad.message().find("bf16") != std::string::npos);
+  auto good = parse_runtime_config("groups: {prefill: {devices: 1}, decode: {devices: 1}}\nkv: {dtype: f16}\n", "inline");
+  REQUIRE_MESSAGE(good.ok(), (good.ok() ? "" : good.message()));
+  CHECK(good.value().kv_cache_dtype == kv_dtype::f16);
+}

@@ -129,10 +129,14 @@ TEST_CASE("prefill and decode logits are the same batched as alone") {
 }
 
 TEST_CASE("a sequence's logits do not depend on its batch position or neighbours") {
+ for (kv_dtype kd : {kv_dtype::f32, kv_dtype::f16}) {
+  CAPTURE(kv_dtype_name(kd));
   auto m = make_model(config_gqa_tied(), dtype::f32, 0.1, 77);
   const int V = m->cfg.vocab_size;
   auto target = random_tokens(17, V, 5);
-  auto e = make_engine(*m, make_options(16, 1024));
+  auto opts = make_options(16, 1024);
+  opts.kv_cache_dtype = kd;
+  auto e = make_engine(*m, opts);
   REQUIRE(e);
   auto ref_logits = run_one(*e, 1000, target);
   e->free_sequence(1000);
@@ -155,7 +159,8 @@ TEST_CASE("a sequence's logits do not depend on its batch position or neighbours
       for (seq_id s : {1, 2, 1000}) e->free_sequence(s);
     }
   }
-  std::printf("position/neighbour invariance: max abs diff %.3e\n", worst);
+  std::printf("position/neighbour invariance, kv %s: max abs diff %.3e\n", std::string(kv_dtype_name(kd)).c_str(), worst);
+ }
 }
 
 TEST_CASE("greedy generation: together, alone and staggered give identical tokens") {

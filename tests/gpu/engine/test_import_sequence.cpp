@@ -13,12 +13,16 @@ using namespace kairos;
 using namespace kairos::test;
 
 TEST_CASE("an imported sequence decodes with the source engine's logits") {
-  for (const auto& [name, cfg, type] : {std::tuple{"mha f32", config_mha(), dtype::f32},
-                                        std::tuple{"gqa-tied bf16", config_gqa_tied(), dtype::bf16}}) {
+  for (const auto& [name, cfg, type, kd] :
+       {std::tuple{"mha f32", config_mha(), dtype::f32, kv_dtype::f32},
+        std::tuple{"gqa-tied bf16", config_gqa_tied(), dtype::bf16, kv_dtype::f32},
+        std::tuple{"gqa-tied f32, f16 KV", config_gqa_tied(), dtype::f32, kv_dtype::f16}}) {
     CAPTURE(name);
     auto m = make_model(cfg, type, 0.1, 7);
-    auto src = make_engine(*m, make_options(16, 1024));
-    auto dst = make_engine(*m, make_options(16, 1024));
+    auto opts = make_options(16, 1024);
+    opts.kv_cache_dtype = kd;
+    auto src = make_engine(*m, opts);
+    auto dst = make_engine(*m, opts);
 
     // Fragment the destination: five sequences, free every other one, so
     // the import lands on scattered blocks.
@@ -100,4 +104,14 @@ TEST_CASE("export of an unknown sequence is empty; mismatched rows are refused")
   std::string why;
   CHECK(e->import_sequence(42, 20, rows, &why) == forward_status::invalid_batch);
   CHECK(e->kv_table().n_free() == free_before);
+
+  // Rows of the right shape but F16 elements, into an F32 cache.
+  kv_pool_shape f16_shape = e->kv_storage().shape();
+  f16_shape.n_blocks = 4;
+  f16_shape.dtype = kv_dtype::f16;
+  kv_pool f16_rows(f16_shape);
+  CHECK(e->import_sequence(42, 20, f16_rows, &why) == forward_status::invalid_batch);
+  CHECK(why.find("dtype f16") != std::string::npos);
+  CHECK(e->kv_table().n_free() == free_before);
+  CHECK_FALSE(e->kv_table().contains(42));
 }

@@ -18,6 +18,40 @@ TEST_CASE("greedy picks the argmax, lowest id on ties") {
   CHECK(k1.sample(l) == 1);
 }
 
+// The obvious loop: first index of the largest number, NaN never chosen, 0 when none.
+static std::int32_t argmax_reference(const std::vector<float>& x) {
+  std::int32_t best = -1;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (!std::isnan(x[i]) && (best < 0 || x[i] > x[static_cast<std::size_t>(best)])) best = static_cast<std::int32_t>(i);
+  return best < 0 ? 0 : best;
+}
+
+TEST_CASE("argmax: first index of the largest value over every length, with ties, NaN and -inf") {
+  std::uint64_t st = 7;
+  auto rnd = [&]() {  // small range: many ties
+    st = st * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>(static_cast<int>((st >> 33) % 40)) - 20.0f;
+  };
+  for (int n : {1, 2, 15, 16, 17, 63, 64, 65, 100, 129, 1000, 49152}) {
+    for (int trial = 0; trial < 6; ++trial) {
+      std::vector<float> x(static_cast<std::size_t>(n));
+      for (auto& v : x) v = rnd();
+      if (trial == 1) x[static_cast<std::size_t>(n - 1)] = 100.f;            // the last one, in the scalar tail
+      if (trial == 2) x[static_cast<std::size_t>(n / 2)] = std::nanf("");    // a NaN is never chosen
+      if (trial == 3) x[0] = std::nanf("");
+      if (trial == 4) std::fill(x.begin(), x.end(), -INFINITY);
+      if (trial == 5) std::fill(x.begin(), x.end(), std::nanf(""));
+      CAPTURE(n);
+      CAPTURE(trial);
+      CHECK(argmax(x) == argmax_reference(x));
+    }
+  }
+  std::vector<float> x(100, 1.0f);
+  x[70] = 3.0f;
+  x[90] = 3.0f;
+  CHECK(argmax(x) == 70);
+}
+
 TEST_CASE("the same seed gives the same draws; another seed differs") {
   std::vector<float> l(100);
   for (int i = 0; i < 100; ++i) l[i] = 0.01f * i;

@@ -210,7 +210,9 @@ inline std::shared_ptr<test_model> make_model(model_config cfg, dtype type, doub
 
 class reference {
  public:
-  explicit reference(const test_model& m) : cfg_(m.cfg) {
+  // kv_f16: K (after RoPE) and V are rounded to IEEE binary16 before
+  // attention, as an F16 KV cache stores them; everything else stays float64.
+  explicit reference(const test_model& m, bool kv_f16 = false) : cfg_(m.cfg), kv_f16_(kv_f16) {
     embed_ = m.get("model.embed_tokens.weight");
     for (int l = 0; l < cfg_.n_layers; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -337,6 +339,13 @@ class reference {
         matvec(L.wv, h.data(), KV, H, &v[static_cast<std::size_t>(t) * KV], &L.bv);
         for (int hh = 0; hh < NH; ++hh) rope(&q[static_cast<std::size_t>(t) * Q + hh * D], t);
         for (int hh = 0; hh < NKV; ++hh) rope(&k[static_cast<std::size_t>(t) * KV + hh * D], t);
+        if (kv_f16_)
+          for (int i = 0; i < KV; ++i) {
+            auto& kk = k[static_cast<std::size_t>(t) * KV + i];
+            auto& vv = v[static_cast<std::size_t>(t) * KV + i];
+            kk = static_cast<double>(static_cast<_Float16>(static_cast<float>(kk)));
+            vv = static_cast<double>(static_cast<_Float16>(static_cast<float>(vv)));
+          }
       }
       for (int t = 0; t < n; ++t) {
         for (int hh = 0; hh < NH; ++hh) {
@@ -385,6 +394,7 @@ class reference {
   }
 
   model_config cfg_;
+  bool kv_f16_ = false;
   std::vector<double> embed_, norm_, head_;
   std::vector<layer> layers_;
   std::vector<double> inv_freq_;

@@ -1,5 +1,7 @@
 #include "gpu/engine/sampler.hpp"
 
+#include "gpu/engine/vector_ops.hpp"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -94,48 +96,121 @@ double sampler::next_uniform() {
   return static_cast<double>(z >> 11) * 0x1.0p-53;
 }
 
+// Without a full sort of the vocabulary (std::sort of 152k ids took ~18 ms
+// per token, on the decode device's thread). Candidates rank by logit, ties
+// by id, as a full sort ranks them, so the top-k and top-p sets are exactly
+// the full sort's; within a set the draw may walk the ids in any fixed order,
+// which changes which id a given uniform picks but not the distribution.
+// - neither: one vectorised exp pass and a walk over the ids;
+// - top-k: partial_sort of the k best (a heap of k: near O(V) for small k);
+// - top-p alone: the whole vocabulary's mass from the exp pass, then a
+//   quickselect weighted by probability finds the shortest prefix of the
+//   ranking that holds top_p of it, in expected O(V) even when that prefix is
+//   most of the vocabulary.
 std::int32_t sampler::sample(std::span<const float> logits) {
   if (p_.temperature <= 0.0f || p_.top_k == 1) return argmax(logits);
   const int V = static_cast<int>(logits.size());
-  idx_.resize(static_cast<std::size_t>(V));
+  if (V == 0) return 0;
   prob_.resize(static_cast<std::size_t>(V));
+  const float inv_t = 1.0f / p_.temperature;
+  const float mx = logits[static_cast<std::size_t>(argmax(logits))];
+  const bool top_k = p_.top_k > 0 && p_.top_k < V;
+  const bool top_p = p_.top_p < 1.0f;
+
+  if (!top_k) {  // every id is a candidate until top-p cuts: all the probabilities
+    for (int i = 0; i < V; ++i) prob_[i] = (logits[i] - mx) * inv_t;
+    ops::exp_inplace(prob_.data(), V);  // prob_[id]: unnormalised, the largest is 1
+  }
+  if (!top_k && !top_p) {
+    double sum = 0;
+    for (int i = 0; i < V; ++i) sum += prob_[i];
+    double u = next_uniform() * sum;
+    for (int i = 0; i < V; ++i) {
+      u -= prob_[i];
+      if (u < 0) return i;
+    }
+    return argmax(logits);  // rounding left u >= 0: the likeliest id
+  }
+
+  idx_.resize(static_cast<std::size_t>(V));
   std::iota(idx_.begin(), idx_.end(), 0);
-  // Candidates: the top_k largest (all when off), sorted by logit, ties by id.
   auto by_logit = [&](std::int32_t a, std::int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
-  int n = V;
-  if (p_.top_k > 0 && p_.top_k < V) {
+  int n = V;  // candidates: idx_[0, n)
+  if (top_k) {
     n = p_.top_k;
     std::partial_sort(idx_.begin(), idx_.begin() + n, idx_.end(), by_logit);
-  } else {
-    std::sort(idx_.begin(), idx_.end(), by_logit);
-  }
-  const float inv_t = 1.0f / p_.temperature;
-  const float mx = logits[idx_[0]];
-  double sum = 0;
-  for (int i = 0; i < n; ++i) {
-    prob_[i] = std::exp((logits[idx_[i]] - mx) * inv_t);
-    sum += prob_[i];
-  }
-  // top-p: the smallest prefix whose mass reaches p (at least one token).
-  if (p_.top_p < 1.0f) {
-    double acc = 0;
-    int keep = n;
     for (int i = 0; i < n; ++i) {
-      acc += prob_[i] / sum;
-      if (acc >= p_.top_p) {
-        keep = i + 1;
-        break;
-      }
+      prob_[idx_[i]] = (logits[idx_[i]] - mx) * inv_t;
+      ops::exp_inplace(&prob_[idx_[i]], 1);
     }
-    n = keep;
-    sum = 0;
-    for (int i = 0; i < n; ++i) sum += prob_[i];
   }
-  double u = next_uniform() * sum;
+  if (top_p) {
+    double mass = 0;
+    for (int i = 0; i < n; ++i) mass += prob_[top_k ? idx_[i] : i];
+    double need = static_cast<double>(p_.top_p) * mass;
+    if (top_k) {  // sorted already: the first prefix reaching p (at least one token)
+      double acc = 0;
+      int keep = n;
+      for (int i = 0; i < n; ++i) {
+        acc += prob_[idx_[i]];
+        if (acc >= need) {
+          keep = i + 1;
+          break;
+        }
+      }
+      n = keep;
+    } else {
+      // Invariant: idx_[0, lo) ranks above idx_[lo, hi), which ranks above
+      // the rest; idx_[0, lo) holds less than the mass wanted, and the cut
+      // (the first rank where the running mass reaches it) lies in [lo, hi).
+      int lo = 0, hi = V;
+      while (hi - lo > 32) {
+        const int mid = lo + (hi - lo) / 2;
+        // Median of three as the pivot, moved to the end of the range.
+        auto a = idx_.begin() + lo, m = idx_.begin() + mid, z = idx_.begin() + (hi - 1);
+        if (by_logit(*m, *a)) std::iter_swap(m, a);
+        if (by_logit(*z, *a)) std::iter_swap(z, a);
+        if (by_logit(*z, *m)) std::iter_swap(z, m);
+        std::iter_swap(m, z);  // now *z is the median
+        const std::int32_t pivot = *z;
+        auto split = std::partition(idx_.begin() + lo, idx_.begin() + (hi - 1),
+                                    [&](std::int32_t id) { return by_logit(id, pivot); });
+        std::iter_swap(split, idx_.begin() + (hi - 1));  // pivot at its rank
+        const int pos = static_cast<int>(split - idx_.begin());
+        double upper = 0;
+        for (int i = lo; i < pos; ++i) upper += prob_[idx_[i]];
+        if (upper >= need) {
+          hi = pos;
+        } else if (upper + prob_[pivot] >= need) {
+          lo = hi = pos + 1;  // the pivot is the last one kept
+        } else {
+          need -= upper + prob_[pivot];
+          lo = pos + 1;
+        }
+      }
+      n = hi;
+      if (hi > lo) {  // a short range left: rank it and walk to the cut
+        std::sort(idx_.begin() + lo, idx_.begin() + hi, by_logit);
+        double acc = 0;
+        n = hi;
+        for (int i = lo; i < hi; ++i) {
+          acc += prob_[idx_[i]];
+          if (acc >= need) {
+            n = i + 1;
+            break;
+          }
+        }
+      }
+      n = std::max(n, 1);
+    }
+  }
+  double mass = 0;
+  for (int i = 0; i < n; ++i) mass += prob_[idx_[i]];
+  double u = next_uniform() * mass;
   for (int i = 0; i < n; ++i) {
-    u -= prob_[i];
+    u -= prob_[idx_[i]];
     if (u < 0) return idx_[i];
   }
   return idx_[n - 1];

@@ -40,8 +40,8 @@ class sampler {
   double next_uniform();  // [0, 1)
   sampling_params p_;
   std::uint64_t state_;
-  std::vector<std::int32_t> idx_;  // [vocab] candidate ids
-  std::vector<float> prob_;        // [vocab]
+  std::vector<std::int32_t> idx_;  // [vocab] candidate ids, best first where sorted
+  std::vector<float> prob_;        // [vocab] exp((logit - max logit) / T), by id
 };
 
 std::int32_t argmax(std::span<const float> logits);

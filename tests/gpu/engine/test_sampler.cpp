@@ -1,8 +1,10 @@
 // Sampling: greedy, temperature, top-k, top-p, seeds, and stop criteria.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -104,4 +106,71 @@ TEST_CASE("stop criteria: eos, stop ids, max_tokens, ignore_eos") {
   CHECK(c.check(5, 3) == stop_reason::max_tokens);
   c.ignore_eos = true;
   CHECK(c.check(7, 1) == stop_reason::none);
+}
+
+// The candidate sets by the definition: a full sort by logit (ties by id),
+// the k best, then the smallest prefix holding top_p of their softmax mass.
+static std::set<int> candidate_set(const std::vector<float>& l, float t, int top_k, float top_p) {
+  std::vector<int> idx(l.size());
+  for (std::size_t i = 0; i < l.size(); ++i) idx[i] = static_cast<int>(i);
+  std::sort(idx.begin(), idx.end(), [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+  std::size_t n = top_k > 0 ? std::min<std::size_t>(static_cast<std::size_t>(top_k), l.size()) : l.size();
+  std::vector<double> p(n);
+  double sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += p[i] = std::exp((static_cast<double>(l[idx[i]]) - l[idx[0]]) / t);
+  double acc = 0;
+  std::size_t keep = n;
+  for (std::size_t i = 0; i < n; ++i) {
+    acc += p[i];
+    if (acc >= top_p * sum) {
+      keep = i + 1;
+      break;
+    }
+  }
+  return std::set<int>(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(keep));
+}
+
+TEST_CASE("large vocabularies: top-k, top-p and both draw exactly from the full sort's candidate sets") {
+  std::mt19937 rng(21);
+  for (int V : {1000, 49152}) {
+    for (double spread : {0.5, 8.0}) {  // flat (top-p needs most of the vocabulary) and peaked
+      std::normal_distribution<float> nd(0.f, static_cast<float>(spread));
+      std::vector<float> l(static_cast<std::size_t>(V));
+      for (auto& v : l) v = nd(rng);
+      l[7] = l[8];  // a tie
+      for (auto [k, p] : {std::pair{0, 0.9f}, std::pair{50, 1.0f}, std::pair{200, 0.8f}, std::pair{0, 0.3f}}) {
+        CAPTURE(V);
+        CAPTURE(spread);
+        CAPTURE(k);
+        CAPTURE(p);
+        const auto allowed = candidate_set(l, 0.8f, k, p);
+        sampler s({0.8f, k, p, 77});
+        std::set<int> seen;
+        for (int i = 0; i < 1500; ++i) seen.insert(s.sample(l));
+        bool inside = true;
+        for (int id : seen) inside = inside && allowed.count(id) == 1;
+        CHECK(inside);
+        // Peaked: the likeliest id is drawn. Flat, where the set is large
+        // and even: the draws spread over it.
+        if (spread > 1.0) CHECK(seen.count(static_cast<int>(std::max_element(l.begin(), l.end()) - l.begin())) == 1);
+        else CHECK(seen.size() > std::min<std::size_t>(allowed.size() / 2, 500));
+      }
+    }
+  }
+}
+
+TEST_CASE("no truncation: the draw frequencies follow the softmax over the whole vocabulary") {
+  std::vector<float> l(5000, -30.f);  // all but four ids carry almost no mass
+  l[4000] = std::log(0.4f);
+  l[17] = std::log(0.3f);
+  l[2500] = std::log(0.2f);
+  l[4999] = std::log(0.1f);
+  sampler s({1.0f, 0, 1.0f, 5});
+  std::map<int, int> count;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) ++count[s.sample(l)];
+  CHECK(count[4000] / double(n) == doctest::Approx(0.4).epsilon(0.05));
+  CHECK(count[17] / double(n) == doctest::Approx(0.3).epsilon(0.06));
+  CHECK(count[2500] / double(n) == doctest::Approx(0.2).epsilon(0.08));
+  CHECK(count[4999] / double(n) == doctest::Approx(0.1).epsilon(0.12));
 }

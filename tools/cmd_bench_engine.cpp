@@ -200,14 +200,21 @@ int run_bench_engine(int argc, char** argv) {
   };
   const std::size_t n_eng = engines.size();
   std::vector<results> out(n_eng);
-  {
+  // Best seconds of each engine over `r` repetitions of time_one(engine, s),
+  // the engines alternating; empty when a run failed.
+  auto best_of = [&](int r, auto time_one) {
     std::vector<double> best(n_eng, 1e30);
-    for (int r = 0; r < reps; ++r)
+    for (int k = 0; k < r; ++k)
       for (std::size_t i = 0; i < n_eng; ++i) {
         double s = 0;
-        if (!time_prefill(*engines[i], s)) return 1;
+        if (!time_one(*engines[i], s)) return std::vector<double>{};
         best[i] = std::min(best[i], s);
       }
+    return best;
+  };
+  {
+    const auto best = best_of(reps, time_prefill);
+    if (best.empty()) return 1;
     for (std::size_t i = 0; i < n_eng; ++i) {
       out[i].pf_tok_s = prefill_len / best[i];
       out[i].pf_gflops = (linear_flops_per_token(cfg) * prefill_len -
@@ -216,26 +223,17 @@ int run_bench_engine(int argc, char** argv) {
     }
   }
   {
-    std::vector<double> best(n_eng, 1e30);
-    for (int r = 0; r < reps; ++r)
-      for (std::size_t i = 0; i < n_eng; ++i) {
-        double s = 0;
-        if (!time_decode(*engines[i], s)) return 1;
-        best[i] = std::min(best[i], s);
-      }
+    const auto best = best_of(reps, time_decode);
+    if (best.empty()) return 1;
     for (std::size_t i = 0; i < n_eng; ++i) {
       out[i].dec_tok_s = decode_len / best[i];
       out[i].dec_gbps = engines[i]->weight_bytes_per_token() * out[i].dec_tok_s / 1e9;
     }
   }
   for (int n : batch_sizes) {
-    std::vector<double> best(n_eng, 1e30);
-    for (int r = 0; r < std::max(1, reps - 1); ++r)
-      for (std::size_t i = 0; i < n_eng; ++i) {
-        double s = 0;
-        if (!time_batched(*engines[i], n, s)) return 1;
-        best[i] = std::min(best[i], s);
-      }
+    const auto best =
+        best_of(std::max(1, reps - 1), [&](kairos::cpu_engine& e, double& s) { return time_batched(e, n, s); });
+    if (best.empty()) return 1;
     for (std::size_t i = 0; i < n_eng; ++i) out[i].rows.push_back({n, n * 64 / best[i], engines[i]->phase_times()});
   }
   for (auto& o : out) {

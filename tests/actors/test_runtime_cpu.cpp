@@ -38,6 +38,38 @@ bool pools_full(Runtime& rt, std::chrono::seconds limit = 10s) {
   return false;
 }
 
+// Submits every request; maps each handle's id to the request's index.
+std::map<int64_t, size_t> submit_all(Runtime& rt, collector& col, const std::vector<generate_request>& reqs) {
+  std::map<int64_t, size_t> index;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    auto h = rt.submit(reqs[i], col.callbacks());
+    REQUIRE_MESSAGE(h.ok(), (h.ok() ? "" : h.message()));
+    index[h.value().id()] = i;
+  }
+  return index;
+}
+
+// The config's model in an engine of its own, one thread.
+std::unique_ptr<cpu_engine> reference_engine(const runtime_config& cfg, kv_dtype kd = kv_dtype::f32) {
+  auto shape = named_shape(cfg.model_shape).value();
+  auto model = make_random_model(shape, dtype::f32, cfg.model_seed).value();
+  engine_options eo;
+  eo.n_threads = 1;
+  eo.kv_tokens = 4096;
+  eo.kv_cache_dtype = kd;
+  return cpu_engine::create(model.config, model.tensors, eo).value();
+}
+
+// The tokens of a request run alone through the engine's own loop.
+std::vector<int32_t> generate_alone(cpu_engine& e, const generate_request& r) {
+  generation_request g;
+  g.prompt = r.prompt;
+  g.stop.max_tokens = r.max_tokens;
+  g.stop.ignore_eos = true;
+  batch_generator gen(e);
+  return gen.run(std::span<const generation_request>(&g, 1))[0].tokens;
+}
+
 }  // namespace
 
 TEST_CASE("32 concurrent requests of mixed lengths all complete, greedy outputs equal single-request generation") {
@@ -47,26 +79,18 @@ TEST_CASE("32 concurrent requests of mixed lengths all complete, greedy outputs 
   auto rt = std::move(rt_r.value());
   collector col;
   std::vector<generate_request> reqs;
-  std::map<int64_t, size_t> index;
   for (int i = 0; i < 32; ++i) {
     generate_request r;
     r.prompt = prompt_of(4 + (i * 37) % 200, i);
     r.max_tokens = 4 + (i * 7) % 20;
     r.ignore_eos = true;
     reqs.push_back(r);
-    auto h = rt->submit(r, col.callbacks());
-    REQUIRE_MESSAGE(h.ok(), (h.ok() ? "" : h.message()));
-    index[h.value().id()] = size_t(i);
   }
+  auto index = submit_all(*rt, col, reqs);
   REQUIRE(col.wait_done(32));
 
   // The reference: each prompt alone through the engine's own loop.
-  auto shape = named_shape(cfg.model_shape).value();
-  auto model = make_random_model(shape, dtype::f32, cfg.model_seed).value();
-  engine_options eo;
-  eo.n_threads = 1;
-  eo.kv_tokens = 4096;
-  auto engine = cpu_engine::create(model.config, model.tensors, eo).value();
+  auto engine = reference_engine(cfg);
   for (auto& [id, res] : col.done) {
     CAPTURE(id);
     const auto& r = reqs[index[id]];
@@ -79,13 +103,7 @@ TEST_CASE("32 concurrent requests of mixed lengths all complete, greedy outputs 
     CHECK(res.times.decode_start_s <= res.times.last_token_s);
     CHECK(res.prefill_device == "cpu:0");
     CHECK(res.decode_device == "cpu:1");
-    generation_request g;
-    g.prompt = r.prompt;
-    g.stop.max_tokens = r.max_tokens;
-    g.stop.ignore_eos = true;
-    batch_generator gen(*engine);
-    auto ref = gen.run(std::span<const generation_request>(&g, 1));
-    CHECK(res.tokens == ref[0].tokens);
+    CHECK(res.tokens == generate_alone(*engine, r));
   }
   CHECK(pools_full(*rt));
   auto s = rt->stats();
@@ -238,40 +256,24 @@ TEST_CASE("kv.dtype f16: the prefill-to-decode transfer keeps F16 rows; outputs 
   auto rt = std::move(rt_r.value());
   collector col;
   std::vector<generate_request> reqs;
-  std::map<int64_t, size_t> index;
   for (int i = 0; i < 8; ++i) {
     generate_request r;
     r.prompt = prompt_of(5 + (i * 53) % 150, 100 + i);
     r.max_tokens = 6 + i;
     r.ignore_eos = true;
     reqs.push_back(r);
-    auto h = rt->submit(r, col.callbacks());
-    REQUIRE_MESSAGE(h.ok(), (h.ok() ? "" : h.message()));
-    index[h.value().id()] = size_t(i);
   }
+  auto index = submit_all(*rt, col, reqs);
   REQUIRE(col.wait_done(8));
-  auto shape = named_shape(cfg.model_shape).value();
-  auto model = make_random_model(shape, dtype::f32, cfg.model_seed).value();
-  engine_options eo;
-  eo.n_threads = 1;
-  eo.kv_tokens = 4096;
-  eo.kv_cache_dtype = kv_dtype::f16;
-  auto engine = cpu_engine::create(model.config, model.tensors, eo).value();
-  eo.kv_cache_dtype = kv_dtype::f32;
-  auto engine32 = cpu_engine::create(model.config, model.tensors, eo).value();
+  auto engine = reference_engine(cfg, kv_dtype::f16);
+  auto engine32 = reference_engine(cfg, kv_dtype::f32);
   int differ_from_f32 = 0;
   for (auto& [id, res] : col.done) {
     CAPTURE(id);
     const auto& r = reqs[index[id]];
     CHECK(res.status == request_status::finished);
-    generation_request g;
-    g.prompt = r.prompt;
-    g.stop.max_tokens = r.max_tokens;
-    g.stop.ignore_eos = true;
-    auto ref = batch_generator(*engine).run(std::span<const generation_request>(&g, 1));
-    CHECK(res.tokens == ref[0].tokens);
-    auto ref32 = batch_generator(*engine32).run(std::span<const generation_request>(&g, 1));
-    differ_from_f32 += res.tokens != ref32[0].tokens ? 1 : 0;
+    CHECK(res.tokens == generate_alone(*engine, r));
+    differ_from_f32 += res.tokens != generate_alone(*engine32, r) ? 1 : 0;
   }
   MESSAGE(differ_from_f32 << " of 8 greedy outputs differ from the F32 cache's");
   CHECK(pools_full(*rt));

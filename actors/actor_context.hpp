@@ -18,6 +18,7 @@ namespace kairos::actors {
 struct device_gauge {
   std::string name;
   std::string group;  // "prefill" | "decode"
+  std::string kv_dtype;  // its KV cache's elements: "f32" | "f16" (cpu), "bf16" (cuda), "" (sim); set before it runs
   std::atomic<int> kv_free{0};
   std::atomic<int> kv_total{0};
   std::atomic<bool> alive{true};

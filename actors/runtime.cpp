@@ -201,6 +201,7 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
       auto b = make_cuda_backend(dc.name, model ? &model->config : nullptr, model ? &model->tensors : nullptr,
                                  cfg.model_random_shape, cfg.model_seed, co);
       if (!b) return b.err();
+      g->kv_dtype = "bf16";  // the CUDA engine keeps K/V in its activation type
       init.backend = std::move(b.value());
     } else if (dc.backend == backend_kind::cpu) {
       engine_options eo;
@@ -212,6 +213,7 @@ result<std::unique_ptr<Runtime>> Runtime::create(const runtime_config& cfg_in, c
       eo.max_logit_rows = std::max(cfg.prefill_limits.max_batch_size, max_seqs);
       auto e = cpu_engine::create(model->config, model->tensors, eo);
       if (!e) return make_error("device " + dc.name + ": " + e.message());
+      g->kv_dtype = std::string(kv_dtype_name(e.value()->kv_storage().shape().dtype));
       init.backend = std::make_shared<cpu_backend>(std::move(e.value()));
     } else {
       init.backend = std::make_shared<sim_backend>(cost.model, n_blocks, cfg.block_size, dc.slowdown);
@@ -359,7 +361,7 @@ runtime_stats Runtime::stats() const {
   s.mean_decode_batch = s.decode_steps ? double(c.decode_batch_sum.load()) / double(s.decode_steps) : 0.0;
   for (const auto& g : p_->shared->gauges)
     s.devices.push_back({g->name, g->group, g->alive.load(), g->kv_free.load(), g->kv_total.load(), g->batches.load(),
-                         double(g->busy_ns.load()) / 1e9});
+                         double(g->busy_ns.load()) / 1e9, g->kv_dtype});
   const int64_t dw = c.decode_waiting.load(), dr = c.decode_running.load();
   s.groups.push_back({"prefill", s.queued, std::max<int64_t>(0, s.in_flight - s.queued - dw - dr)});
   s.groups.push_back({"decode", dw, dr});

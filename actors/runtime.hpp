@@ -84,6 +84,7 @@ struct device_stats {
   int kv_free_blocks = 0, kv_total_blocks = 0;
   int64_t batches = 0;
   double busy_s = 0;  // time spent running batches (prefill) or steps (decode)
+  std::string kv_dtype;  // element type of its KV cache: "f32" | "f16" (cpu), "bf16" (cuda), "" (sim)
 };
 
 // Requests per group and stage. prefill: waiting = admitted, not yet in a

@@ -132,7 +132,7 @@ json stats_series::to_json(const runtime_stats& st, const slo_totals& slo) const
   for (const auto& d : st.devices)
     devs.push_back({{"name", d.name}, {"group", d.group}, {"alive", d.alive}, {"kv_used", opt(kv_used(d))},
                     {"kv_free_blocks", d.kv_free_blocks}, {"kv_total_blocks", d.kv_total_blocks}, {"batches", d.batches},
-                    {"busy_s", d.busy_s}});
+                    {"busy_s", d.busy_s}, {"kv_dtype", d.kv_dtype}});
   out["devices"] = devs;
   json s;
   json t = json::array(), ttft = json::array(), tpot = json::array(), pw = json::array(), pr = json::array(),

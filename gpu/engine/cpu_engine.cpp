@@ -378,10 +378,13 @@ void cpu_engine::impl::write_kv(int l, int n_tok) {
         for (int d = 0; d < D; ++d) kb[(static_cast<std::size_t>(g) * D + d) * bs + tk.slot] = k[g * D + d];
         std::memcpy(vdst, v + g * D, sizeof(float) * D);
       } else {
-        // Narrowed in place (k, v are this token's scratch row), then scattered.
-        auto* kh = reinterpret_cast<std::uint16_t*>(k + g * D);
-        ops::f32_to_f16(k + g * D, kh, D);
-        for (int d = 0; d < D; ++d) kb[(static_cast<std::size_t>(g) * D + d) * bs + tk.slot] = kh[d];
+        // K narrowed 64 elements at a time, then scattered down its column.
+        std::uint16_t kh[64];
+        for (int d0 = 0; d0 < D; d0 += 64) {
+          const int n = std::min(64, D - d0);
+          ops::f32_to_f16(k + g * D + d0, kh, n);
+          for (int d = 0; d < n; ++d) kb[(static_cast<std::size_t>(g) * D + d0 + d) * bs + tk.slot] = kh[d];
+        }
         ops::f32_to_f16(v + g * D, vdst, D);
       }
     }
@@ -453,22 +456,20 @@ void cpu_engine::impl::attention_as(int layer, std::span<const batch_sequence> b
     const T** kp = &ptrs[static_cast<std::size_t>(tid) * 2 * ptrs_per_thread];
     const T** vp = kp + ptrs_per_thread;
     const int i0 = range_start(omp_get_thread_num(), nth), i1 = range_start(omp_get_thread_num() + 1, nth);
-    {
-      for (int item = i0; item < i1; ++item) {
-        if (item + 1 < i1) prefetch_item(item + 1);
-        const int t = item / KV, g = item % KV;  // the query heads of one KV head together: its K/V are read once
-        const auto& tk = tokens[t];
-        const auto blocks = table.blocks(batch[tk.seq_index].seq);
-        const int n_ctx = tk.pos + 1;
-        const int n_blk = (n_ctx + bs - 1) / bs;
-        for (int b = 0; b < n_blk; ++b) {
-          kp[b] = pool.k_block<T>(layer, blocks[b]) + static_cast<std::size_t>(g) * D * bs;  // [head_dim, block]
-          vp[b] = pool.v_block<T>(layer, blocks[b]) + static_cast<std::size_t>(g) * bs * D;  // [block, head_dim]
-        }
-        const std::size_t head0 = static_cast<std::size_t>(g) * group * D;
-        ops::attend_paged_group(&qkv[static_cast<std::size_t>(t) * qkv_dim + head0], group, kp, vp, n_ctx, D, bs,
-                                scale, sc, &attn[static_cast<std::size_t>(t) * q_dim + head0]);
+    for (int item = i0; item < i1; ++item) {
+      if (item + 1 < i1) prefetch_item(item + 1);
+      const int t = item / KV, g = item % KV;  // the query heads of one KV head together: its K/V are read once
+      const auto& tk = tokens[t];
+      const auto blocks = table.blocks(batch[tk.seq_index].seq);
+      const int n_ctx = tk.pos + 1;
+      const int n_blk = (n_ctx + bs - 1) / bs;
+      for (int b = 0; b < n_blk; ++b) {
+        kp[b] = pool.k_block<T>(layer, blocks[b]) + static_cast<std::size_t>(g) * D * bs;  // [head_dim, block]
+        vp[b] = pool.v_block<T>(layer, blocks[b]) + static_cast<std::size_t>(g) * bs * D;  // [block, head_dim]
       }
+      const std::size_t head0 = static_cast<std::size_t>(g) * group * D;
+      ops::attend_paged_group(&qkv[static_cast<std::size_t>(t) * qkv_dim + head0], group, kp, vp, n_ctx, D, bs,
+                              scale, sc, &attn[static_cast<std::size_t>(t) * q_dim + head0]);
     }
   }
 }

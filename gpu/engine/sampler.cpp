@@ -120,6 +120,8 @@ std::int32_t sampler::sample(std::span<const float> logits) {
   if (!top_k) {  // every id is a candidate until top-p cuts: all the probabilities
     for (int i = 0; i < V; ++i) prob_[i] = (logits[i] - mx) * inv_t;
     ops::exp_inplace(prob_.data(), V);  // prob_[id]: unnormalised, the largest is 1
+    // exp_inplace clamps at -87 (1.6e-38): a masked (-inf) or hopeless logit is exactly 0.
+    for (int i = 0; i < V; ++i) prob_[i] = (logits[i] - mx) * inv_t < -87.0f ? 0.0f : prob_[i];
   }
   if (!top_k && !top_p) {
     double sum = 0;
@@ -142,8 +144,11 @@ std::int32_t sampler::sample(std::span<const float> logits) {
     n = p_.top_k;
     std::partial_sort(idx_.begin(), idx_.begin() + n, idx_.end(), by_logit);
     for (int i = 0; i < n; ++i) {
-      prob_[idx_[i]] = (logits[idx_[i]] - mx) * inv_t;
-      ops::exp_inplace(&prob_[idx_[i]], 1);
+      float& p = prob_[idx_[i]];
+      p = (logits[idx_[i]] - mx) * inv_t;
+      const bool masked = p < -87.0f;
+      ops::exp_inplace(&p, 1);
+      if (masked) p = 0.0f;
     }
   }
   if (top_p) {
@@ -194,7 +199,6 @@ std::int32_t sampler::sample(std::span<const float> logits) {
       if (hi > lo) {  // a short range left: rank it and walk to the cut
         std::sort(idx_.begin() + lo, idx_.begin() + hi, by_logit);
         double acc = 0;
-        n = hi;
         for (int i = lo; i < hi; ++i) {
           acc += prob_[idx_[i]];
           if (acc >= need) {

@@ -307,7 +307,7 @@ KAIROS_AVX512_ATTN void attend_group_avx512_b16(const float* q, const T* const* 
       if (k_ahead) __builtin_prefetch(k_ahead + static_cast<std::size_t>(d) * 16, 0, 3);
       if (k_far) __builtin_prefetch(k_far + static_cast<std::size_t>(d) * 16, 0, 2);
       __builtin_prefetch(v_now + static_cast<std::size_t>(d) * 16, 0, 2);
-      if constexpr (rows_per_line == 1) {  // F16: rows d and d + 1 share the line just asked for
+      if constexpr (rows_per_line == 1) {  // F32: row d + 1 is a line of its own (F16: it shares row d's)
         if (k_ahead) __builtin_prefetch(k_ahead + static_cast<std::size_t>(d + 1) * 16, 0, 3);
         if (k_far) __builtin_prefetch(k_far + static_cast<std::size_t>(d + 1) * 16, 0, 2);
         __builtin_prefetch(v_now + static_cast<std::size_t>(d + 1) * 16, 0, 2);

@@ -7,7 +7,7 @@
 // thread owns a contiguous range of units (weighted by rows), and for each
 // group of np panels runs every slice of the m-block against it, so a weight
 // panel is read from memory once per m-block and then reused from cache (the
-// first slice prefetches the next group meanwhile). For decode (small m) there
+// slices prefetch the next group meanwhile, each its share). For decode (small m) there
 // is a single m-block: the weights are read exactly once and the threads split
 // the panels. x is read in place (row stride k), or packed k-major per slice
 // where k would put a slice's rows on the same L1 sets. Nothing splits k, so

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 #include <sys/mman.h>
 
@@ -59,6 +60,10 @@ void copy_token(const kv_pool& src, kv_pool& dst, int src_block, int src_slot, i
 }  // namespace
 
 void kv_pool::copy_token_from(const kv_pool& src, int src_block, int src_slot, int dst_block, int dst_slot) {
+  const auto& a = src.shape_;
+  if (a.n_layers != shape_.n_layers || a.n_kv_heads != shape_.n_kv_heads || a.head_dim != shape_.head_dim ||
+      a.block_size != shape_.block_size || a.dtype != shape_.dtype)
+    throw std::invalid_argument("kv_pool::copy_token_from: pools of different layout or element type");
   if (shape_.dtype == kv_dtype::f16)
     copy_token<std::uint16_t>(src, *this, src_block, src_slot, dst_block, dst_slot);
   else

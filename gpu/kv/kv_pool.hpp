@@ -49,22 +49,22 @@ class kv_pool {
 
   // A block's K or V of one layer, as elements of type T: float for an F32
   // pool, std::uint16_t for an F16 one.
-  template <class T = float>
+  template <class T>
   T* k_block(int layer, int block) {
     assert(sizeof(T) == kv_dtype_bytes(shape_.dtype));
     return reinterpret_cast<T*>(k_.get()) + offset(layer, block);
   }
-  template <class T = float>
+  template <class T>
   T* v_block(int layer, int block) {
     assert(sizeof(T) == kv_dtype_bytes(shape_.dtype));
     return reinterpret_cast<T*>(v_.get()) + offset(layer, block);
   }
-  template <class T = float>
+  template <class T>
   const T* k_block(int layer, int block) const {
     assert(sizeof(T) == kv_dtype_bytes(shape_.dtype));
     return reinterpret_cast<const T*>(k_.get()) + offset(layer, block);
   }
-  template <class T = float>
+  template <class T>
   const T* v_block(int layer, int block) const {
     assert(sizeof(T) == kv_dtype_bytes(shape_.dtype));
     return reinterpret_cast<const T*>(v_.get()) + offset(layer, block);
@@ -72,7 +72,8 @@ class kv_pool {
 
   // Copies one token's K and V rows of all layers from block slot (src_block,
   // src_slot) of `src` into (dst_block, dst_slot) here: the CPU KV transfer.
-  // Both pools have the same element type (import checks it).
+  // Throws std::invalid_argument unless both pools have the same layers,
+  // heads, head_dim, block size and element type (import checks first).
   void copy_token_from(const kv_pool& src, int src_block, int src_slot, int dst_block, int dst_slot);
 
  private:

@@ -109,6 +109,7 @@ TEST_CASE("32 concurrent requests of mixed lengths all complete, greedy outputs 
   auto s = rt->stats();
   CHECK(s.finished == 32);
   CHECK(s.in_flight == 0);
+  for (const auto& d : s.devices) CHECK(d.kv_dtype == "f32");  // the default
 }
 
 TEST_CASE("cancelling during decode returns every KV block") {
@@ -265,17 +266,21 @@ TEST_CASE("kv.dtype f16: the prefill-to-decode transfer keeps F16 rows; outputs 
   }
   auto index = submit_all(*rt, col, reqs);
   REQUIRE(col.wait_done(8));
+  // Both devices hold F16 rows (what the engines themselves report).
+  for (const auto& d : rt->stats().devices) {
+    CAPTURE(d.name);
+    CHECK(d.kv_dtype == "f16");
+  }
+  // The greedy outputs are the F16 engine's alone. (On this tiny model they
+  // happen to equal the F32 cache's too: the device check above is what
+  // shows the setting reached the engines.)
   auto engine = reference_engine(cfg, kv_dtype::f16);
-  auto engine32 = reference_engine(cfg, kv_dtype::f32);
-  int differ_from_f32 = 0;
   for (auto& [id, res] : col.done) {
     CAPTURE(id);
     const auto& r = reqs[index[id]];
     CHECK(res.status == request_status::finished);
     CHECK(res.tokens == generate_alone(*engine, r));
-    differ_from_f32 += res.tokens != generate_alone(*engine32, r) ? 1 : 0;
   }
-  MESSAGE(differ_from_f32 << " of 8 greedy outputs differ from the F32 cache's");
   CHECK(pools_full(*rt));
 
   // A KV dtype the engine does not have is refused by name.

@@ -12,8 +12,8 @@ namespace {
 
 runtime_stats base_stats() {
   runtime_stats st;
-  st.devices.push_back({"cpu:0", "prefill", true, 100, 100, 0});
-  st.devices.push_back({"cpu:1", "decode", true, 100, 100, 0});
+  st.devices.push_back({"cpu:0", "prefill", true, 100, 100, 0, 0.0, "f32"});
+  st.devices.push_back({"cpu:1", "decode", true, 100, 100, 0, 0.0, "f32"});
   st.groups = {{"prefill", 0, 0}, {"decode", 0, 0}};
   return st;
 }

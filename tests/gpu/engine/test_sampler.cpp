@@ -174,3 +174,18 @@ TEST_CASE("no truncation: the draw frequencies follow the softmax over the whole
   CHECK(count[2500] / double(n) == doctest::Approx(0.2).epsilon(0.08));
   CHECK(count[4999] / double(n) == doctest::Approx(0.1).epsilon(0.12));
 }
+
+TEST_CASE("masked logits (-inf) are never drawn, with or without truncation") {
+  std::vector<float> l(3000, -INFINITY);
+  l[5] = 0.0f;
+  l[2999] = 0.5f;
+  l[1200] = -1.0f;
+  for (auto [k, p] : {std::pair{0, 1.0f}, std::pair{0, 0.99f}, std::pair{100, 1.0f}, std::pair{100, 0.9f}}) {
+    CAPTURE(k);
+    CAPTURE(p);
+    sampler s({1.0f, k, p, 3});
+    std::set<int> seen;
+    for (int i = 0; i < 4000; ++i) seen.insert(s.sample(l));
+    CHECK(seen == std::set<int>{5, 1200, 2999});
+  }
+}

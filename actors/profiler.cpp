@@ -175,7 +175,11 @@ std::string profile_json(const profile_result& r, const runtime_config& cfg, con
   using nlohmann::json;
   json j;
   j["type"] = type;
-  j["source"] = {{"config", cfg.source}, {"device", r.device}, {"model", cfg.model_path.empty() ? cfg.model_shape : cfg.model_path}};
+  // The KV element type changes decode times (F16 halves attention's reads): recorded with them.
+  j["source"] = {{"config", cfg.source},
+                 {"device", r.device},
+                 {"model", cfg.model_path.empty() ? cfg.model_shape : cfg.model_path},
+                 {"kv_dtype", std::string(kv_dtype_name(cfg.kv_cache_dtype))}};
   json pre = json::array(), dec = json::array();
   for (const auto& s : r.samples.prefill) pre.push_back({{"lengths", s.lengths}, {"ms", s.seconds * 1e3}});
   for (const auto& s : r.samples.decode) dec.push_back({{"batch", s.batch}, {"context", s.total_context}, {"ms", s.seconds * 1e3}});

@@ -2,6 +2,7 @@
 // the profile of a small grid writes a file that loads as the fitted model
 // and as the lookup table, and the fit's error is reported.
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -41,6 +42,8 @@ TEST_CASE("profiling the default config's decode device writes a loadable profil
     CHECK(lm.model->decode_step_time(4, 256) > 0);
     CHECK(lm.model->prefill_time_one(100) > 0);
   }
+  // The profile says which KV element type its decode times were measured with.
+  CHECK(nlohmann::json::parse(profile_json(p, cfg.value(), "fitted"))["source"]["kv_dtype"] == "f32");
   auto fitted = sched::parse_cost_model(profile_json(p, cfg.value(), "fitted"), "profile.json");
   REQUIRE(fitted.fit);
   CHECK(std::isfinite(fitted.fit->prefill_mape));

@@ -5,8 +5,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <limits>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace kairos {
@@ -30,10 +30,12 @@ stop_reason stop_criteria::check(std::int32_t token, int n_generated) const {
 
 namespace {
 
-// Two passes over the row: the largest value, then the first index holding
-// it. Each pass is a stream the compiler (or AVX-512) vectorises, where the
-// one-pass "keep the best index" loop carries a dependency through every
-// element: at 32 rows of a 49k vocabulary that loop took ~7 ms of each decode step.
+// argmax in two passes over the row: the largest value, then the first index
+// holding it. Each pass is a stream the compiler (or AVX-512) vectorises,
+// where the one-pass "keep the best index" loop carries a dependency through
+// every element: at 32 rows of a 49k vocabulary that loop took ~7 ms of each
+// decode step.
+
 // From i0; -1 when no element equals v.
 std::int32_t find_from(const float* x, std::int32_t i0, std::int32_t n, float v) {
   for (std::int32_t i = i0; i < n; ++i)

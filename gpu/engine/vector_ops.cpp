@@ -151,112 +151,6 @@ void attend_paged_generic(const float* q, const T* const* k_blocks, const T* con
 
 typedef float v16f __attribute__((vector_size(64)));
 
-// AVX-512, block size 16, head_dim a multiple of 16 (up to 256): scores of a
-// block are one vector, accumulated over head_dim in a register; the output
-// stays in registers across all blocks.
-// ND = head_dim / 16 is a compile-time constant so the output accumulators
-// live in registers.
-template <int ND>
-__attribute__((target("avx512f,avx512dq,fma"))) void attend_paged_avx512_b16(
-    const float* q, const float* const* k_blocks, const float* const* v_blocks, int n_ctx, float scale, float* sc,
-    float* out) {
-  constexpr int D = ND * 16;
-  const int n_blk = (n_ctx + 15) / 16;
-  v16f vmax = {};
-  for (int i = 0; i < 16; ++i) vmax[i] = -3.0e38f;
-  for (int b = 0; b < n_blk; ++b) {
-    const float* kb = k_blocks[b];  // [head_dim, 16]
-    // Four independent FMA chains: one chain would wait on FMA latency.
-    v16f acc0 = {}, acc1 = {}, acc2 = {}, acc3 = {};
-    for (int d = 0; d < D; d += 4) {
-      v16f k0, k1, k2, k3;
-      __builtin_memcpy(&k0, kb + static_cast<std::size_t>(d) * 16, 64);
-      __builtin_memcpy(&k1, kb + static_cast<std::size_t>(d + 1) * 16, 64);
-      __builtin_memcpy(&k2, kb + static_cast<std::size_t>(d + 2) * 16, 64);
-      __builtin_memcpy(&k3, kb + static_cast<std::size_t>(d + 3) * 16, 64);
-      acc0 += q[d] * k0;
-      acc1 += q[d + 1] * k1;
-      acc2 += q[d + 2] * k2;
-      acc3 += q[d + 3] * k3;
-    }
-    v16f s = ((acc0 + acc1) + (acc2 + acc3)) * scale;
-    const int n_valid = n_ctx - b * 16;
-    if (n_valid < 16)
-      for (int j = n_valid; j < 16; ++j) s[j] = -3.0e38f;
-    __builtin_memcpy(sc + b * 16, &s, 64);
-    vmax = vmax > s ? vmax : s;
-  }
-  float mx = vmax[0];
-  for (int i = 1; i < 16; ++i) mx = mx > vmax[i] ? mx : vmax[i];
-  // exp over whole blocks (padding lanes become 0), lane-wise partial sums.
-  const int n_pad = n_blk * 16;
-  for (int j = 0; j < n_pad; ++j) sc[j] -= mx;
-  exp_inplace(sc, n_pad);
-  v16f vsum = {};
-  for (int b = 0; b < n_blk; ++b) {
-    v16f e;
-    __builtin_memcpy(&e, sc + b * 16, 64);
-    vsum += e;
-  }
-  float sum = 0.f;
-  for (int i = 0; i < 16; ++i) sum += vsum[i];
-  const float inv = 1.0f / sum;
-  // out = sum_j w_j v_j, 16 lanes of head_dim per register.
-  // Two sets of accumulators (even and odd keys) so the FMA chains overlap.
-  v16f o[ND] = {}, o2[ND] = {};
-  constexpr int nd = ND;
-  for (int b = 0; b < n_blk; ++b) {
-    const float* vb = v_blocks[b];  // [16, head_dim]
-    const int n_valid = n_ctx - b * 16 < 16 ? n_ctx - b * 16 : 16;
-    int j = 0;
-    for (; j + 1 < n_valid; j += 2) {
-      const float w0 = sc[b * 16 + j] * inv, w1 = sc[b * 16 + j + 1] * inv;
-      const float* v0 = vb + static_cast<std::size_t>(j) * D;
-      const float* v1 = v0 + D;
-      for (int c = 0; c < nd; ++c) {
-        v16f a, bb;
-        __builtin_memcpy(&a, v0 + c * 16, 64);
-        __builtin_memcpy(&bb, v1 + c * 16, 64);
-        o[c] += w0 * a;
-        o2[c] += w1 * bb;
-      }
-    }
-    if (j < n_valid) {
-      const float w0 = sc[b * 16 + j] * inv;
-      const float* v0 = vb + static_cast<std::size_t>(j) * D;
-      for (int c = 0; c < nd; ++c) {
-        v16f a;
-        __builtin_memcpy(&a, v0 + c * 16, 64);
-        o[c] += w0 * a;
-      }
-    }
-  }
-  for (int c = 0; c < nd; ++c) o[c] += o2[c];
-  for (int c = 0; c < nd; ++c) __builtin_memcpy(out + c * 16, &o[c], 64);
-}
-
-}  // namespace
-
-void attend_paged(const float* q, const float* const* k_blocks, const float* const* v_blocks, int n_ctx, int head_dim,
-                  int block_size, float scale, float* scores, float* out) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-  if (avx512 && block_size == 16) {
-    switch (head_dim) {  // the head sizes of the models we serve; others take the generic path
-      case 32: return attend_paged_avx512_b16<2>(q, k_blocks, v_blocks, n_ctx, scale, scores, out);
-      case 64: return attend_paged_avx512_b16<4>(q, k_blocks, v_blocks, n_ctx, scale, scores, out);
-      case 128: return attend_paged_avx512_b16<8>(q, k_blocks, v_blocks, n_ctx, scale, scores, out);
-      default: break;
-    }
-  }
-  attend_paged_generic<float>(q, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, out);
-}
-
-}  // namespace kairos::ops
-
-namespace kairos::ops {
-
-namespace {
-
 #define KAIROS_AVX512_ATTN __attribute__((target("avx512f,avx512dq,fma")))
 
 // 16 consecutive K or V elements as F32.
@@ -361,18 +255,12 @@ KAIROS_AVX512_ATTN void attend_group_avx512_b16(const float* q, const T* const* 
     for (int c = 0; c < ND; ++c) __builtin_memcpy(out + h * D + c * 16, &o[h][c], 64);
 }
 
-// Group sizes 2-4 (and 1 for F16, which has no single-head kernel of its own).
+// Group sizes 1-4 (MHA and the usual GQA groups).
 template <int ND, class T>
 bool attend_group_dispatch(int n_q, const float* q, const T* const* kb, const T* const* vb, int n_ctx, float scale,
                            float* sc, float* out) {
   switch (n_q) {
-    case 1:
-      if constexpr (std::is_same_v<T, float>) {
-        return false;
-      } else {
-        attend_group_avx512_b16<ND, 1>(q, kb, vb, n_ctx, scale, sc, out);
-        return true;
-      }
+    case 1: attend_group_avx512_b16<ND, 1>(q, kb, vb, n_ctx, scale, sc, out); return true;
     case 2: attend_group_avx512_b16<ND, 2>(q, kb, vb, n_ctx, scale, sc, out); return true;
     case 3: attend_group_avx512_b16<ND, 3>(q, kb, vb, n_ctx, scale, sc, out); return true;
     case 4: attend_group_avx512_b16<ND, 4>(q, kb, vb, n_ctx, scale, sc, out); return true;
@@ -394,18 +282,14 @@ void attend_group(const float* q, int n_q, const T* const* k_blocks, const T* co
     }
     if (done) return;
   }
-  // Other group sizes: head by head (for F16 through the one-head case above,
-  // which takes the group kernel where there is one).
+  // Other group sizes: head by head, through the one-head kernel where there is one.
   for (int h = 0; h < n_q; ++h) {
     const float* qh = q + static_cast<std::size_t>(h) * head_dim;
     float* oh = out + static_cast<std::size_t>(h) * head_dim;
-    if constexpr (std::is_same_v<T, float>) {
-      attend_paged(qh, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, oh);
-    } else if (n_q > 1) {
+    if (n_q > 1)
       attend_group<T>(qh, 1, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, oh);
-    } else {
+    else
       attend_paged_generic<T>(qh, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, oh);
-    }
   }
 }
 

@@ -37,22 +37,13 @@ void f16_to_f32(const std::uint16_t* x, float* y, int n);
 
 namespace kairos::ops {
 
-// One query head against its sequence's paged K/V: out[d] = softmax(scale q·K)·V.
-// k_blocks[b] / v_blocks[b]: this KV head's slice of block b (layouts as in
-// block_scores / block_weighted_sum). scores: scratch of at least n_ctx
-// rounded up to the block size. The arithmetic order is fixed by n_ctx alone,
-// never by what else is in the batch.
-void attend_paged(const float* q, const float* const* k_blocks, const float* const* v_blocks, int n_ctx,
-                  int head_dim, int block_size, float scale, float* scores, float* out);
-
-}  // namespace kairos::ops
-
-namespace kairos::ops {
-
-// attend_paged for the n_q query heads that share one KV head (GQA): each K
-// and V block is read once for all of them. q: [n_q, head_dim] contiguous;
-// out: [n_q, head_dim]; scores: scratch of n_q * (n_ctx rounded up to the
-// block size). Same arithmetic order rules as attend_paged.
+// The n_q query heads that share one KV head (GQA; 1 for MHA) against their
+// sequence's paged K/V: out[h] = softmax(scale q_h·K)·V, each K and V block
+// read once for all of them. k_blocks[b] / v_blocks[b]: this KV head's slice
+// of block b (layouts as in block_scores / block_weighted_sum). q: [n_q,
+// head_dim] contiguous; out: [n_q, head_dim]; scores: scratch of n_q * (n_ctx
+// rounded up to the block size). The arithmetic order is fixed by n_ctx
+// alone, never by what else is in the batch.
 void attend_paged_group(const float* q, int n_q, const float* const* k_blocks, const float* const* v_blocks,
                         int n_ctx, int head_dim, int block_size, float scale, float* scores, float* out);
 // The same over an F16 KV cache (elements widened to F32 as they are read).

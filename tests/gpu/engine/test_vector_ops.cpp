@@ -182,13 +182,8 @@ TEST_CASE("attention over F16 K/V equals the F32 kernels fed the widened values"
           ops::attend_paged_group(q.data(), G, kpf.data(), vpf.data(), n_ctx, D, bs, scale, sc.data(), o32.data());
           double worst = 0;
           for (std::size_t i = 0; i < q.size(); ++i) worst = std::max(worst, std::fabs(double(o16[i]) - o32[i]));
-          // Same arithmetic on the same values, except where F32 runs its
-          // single-head kernel (G = 1, or 5 head by head, at block 16) and
-          // F16 the group kernel with one head.
-          if ((G == 1 || G == 5) && bs == 16)
-            CHECK(worst < 1e-5);
-          else
-            CHECK(worst == 0.0);
+          // The same kernels on the same values: the same arithmetic.
+          CHECK(worst == 0.0);
         }
       }
     }

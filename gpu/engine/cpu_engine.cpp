@@ -75,6 +75,7 @@ struct cpu_engine::impl {
   std::vector<const std::uint16_t*> block_ptrs_f16;  // the same for an F16 cache
   std::size_t ptrs_per_thread = 0;
   std::vector<token_slot> tokens;
+  std::vector<std::span<const std::int32_t>> seq_blocks;  // [batch]: each sequence's blocks, looked up once
   std::vector<int> logit_token;  // token index of each logits row
   std::vector<kv_append> appends;
   kv_plan plan;
@@ -87,9 +88,9 @@ struct cpu_engine::impl {
               std::min(n_kv_blocks, (std::max(c.max_position, 1) + o.block_size - 1) / o.block_size)),
         pool(kv_pool_shape{c.n_layers, c.n_kv_heads, c.head_dim, n_kv_blocks, o.block_size, o.kv_cache_dtype}) {}
 
-  void attention(int layer, std::span<const batch_sequence> batch, int n_tok);
+  void attention(int layer, int n_tok);
   template <class T>
-  void attention_as(int layer, std::span<const batch_sequence> batch, int n_tok, std::vector<const T*>& ptrs);
+  void attention_as(int layer, int n_tok, std::vector<const T*>& ptrs);
   template <class T>
   void write_kv(int layer, int n_tok);
   forward_result run(std::span<const batch_sequence> batch);
@@ -257,6 +258,7 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   else
     p->block_ptrs.resize(n_ptrs);
   p->tokens.reserve(T);
+  p->seq_blocks.reserve(T);
   p->logit_token.reserve(R);
   return std::unique_ptr<cpu_engine>(new cpu_engine(std::move(p)));
 }
@@ -284,10 +286,12 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
   const int bs = opts.block_size;
   tokens.clear();
   logit_token.clear();
+  seq_blocks.clear();
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const int n = static_cast<int>(batch[i].tokens.size());
     const int start = table.n_tokens(batch[i].seq) - n;
     auto blocks = table.blocks(batch[i].seq);
+    seq_blocks.push_back(blocks);
     for (int j = 0; j < n; ++j) {
       const int pos = start + j;
       tokens.push_back({static_cast<int>(i), pos, blocks[pos / bs], pos % bs});
@@ -324,7 +328,7 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     else
       write_kv<float>(l, n_tok);
     pc.mark(engine_phase::rope_kv);
-    attention(l, batch, n_tok);
+    attention(l, n_tok);
     pc.mark(engine_phase::attention);
     kernels::gemm(attn.data(), n_tok, lw.o, x.data(), nullptr, /*accumulate=*/true);
     pc.mark(engine_phase::o_gemm);
@@ -391,16 +395,15 @@ void cpu_engine::impl::write_kv(int l, int n_tok) {
   }
 }
 
-void cpu_engine::impl::attention(int layer, std::span<const batch_sequence> batch, int n_tok) {
+void cpu_engine::impl::attention(int layer, int n_tok) {
   if (pool.shape().dtype == kv_dtype::f16)
-    attention_as<std::uint16_t>(layer, batch, n_tok, block_ptrs_f16);
+    attention_as<std::uint16_t>(layer, n_tok, block_ptrs_f16);
   else
-    attention_as<float>(layer, batch, n_tok, block_ptrs);
+    attention_as<float>(layer, n_tok, block_ptrs);
 }
 
 template <class T>
-void cpu_engine::impl::attention_as(int layer, std::span<const batch_sequence> batch, int n_tok,
-                                    std::vector<const T*>& ptrs) {
+void cpu_engine::impl::attention_as(int layer, int n_tok, std::vector<const T*>& ptrs) {
   const int KV = cfg.n_kv_heads, D = cfg.head_dim, bs = opts.block_size;
   const int group = cfg.n_heads / cfg.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -436,7 +439,7 @@ void cpu_engine::impl::attention_as(int layer, std::span<const batch_sequence> b
   auto prefetch_item = [&](int item) {
     const int t = item / KV, g = item % KV;
     const auto& tk = tokens[t];
-    const auto blocks = table.blocks(batch[tk.seq_index].seq);
+    const auto blocks = seq_blocks[static_cast<std::size_t>(tk.seq_index)];
     const int n_blk = std::min(kPrefetchBlocks, (tk.pos + bs) / bs);
     const std::size_t bytes = static_cast<std::size_t>(D) * bs * sizeof(T);  // one head's K (or V) of a block
     for (int b = 0; b < n_blk; ++b) {
@@ -460,7 +463,7 @@ void cpu_engine::impl::attention_as(int layer, std::span<const batch_sequence> b
       if (item + 1 < i1) prefetch_item(item + 1);
       const int t = item / KV, g = item % KV;  // the query heads of one KV head together: its K/V are read once
       const auto& tk = tokens[t];
-      const auto blocks = table.blocks(batch[tk.seq_index].seq);
+      const auto blocks = seq_blocks[static_cast<std::size_t>(tk.seq_index)];
       const int n_ctx = tk.pos + 1;
       const int n_blk = (n_ctx + bs - 1) / bs;
       for (int b = 0; b < n_blk; ++b) {

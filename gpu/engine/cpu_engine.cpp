@@ -34,7 +34,7 @@ struct layer_weights {
   std::vector<float> qkv_bias;   // [(n_heads + 2 n_kv_heads) head_dim] or empty
   packed_weight o;               // [hidden, n_heads head_dim]
   std::vector<float> mlp_norm;   // [hidden]
-  packed_weight gate_up;         // [2 ffn, hidden]: gate rows, then up rows
+  packed_weight gate_up;         // [ffn, hidden] gate and up, packed together for gemm_swiglu
   packed_weight down;            // [hidden, ffn]
 };
 
@@ -66,7 +66,6 @@ struct cpu_engine::impl {
   std::vector<float> h;       // [T, hidden] normed
   std::vector<float> qkv;     // [T, qkv_dim]
   std::vector<float> attn;    // [T, q_dim]
-  std::vector<float> gu;      // [T, 2 ffn]
   std::vector<float> act;     // [T, ffn]
   std::vector<float> hl;      // [R, hidden] normed rows that want logits
   std::vector<float> logits;  // [R, vocab]
@@ -217,12 +216,8 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
       lw.qkv = packed_weight::pack(w.data(), p->qkv_dim, E);
     }
     lw.o = packed_weight::pack(get(pre + "self_attn.o_proj.weight").data(), E, p->q_dim);
-    {
-      auto g = get(pre + "mlp.gate_proj.weight");
-      auto u = get(pre + "mlp.up_proj.weight");
-      g.insert(g.end(), u.begin(), u.end());
-      lw.gate_up = packed_weight::pack(g.data(), 2 * F, E);
-    }
+    lw.gate_up = packed_weight::pack_swiglu(get(pre + "mlp.gate_proj.weight").data(),
+                                            get(pre + "mlp.up_proj.weight").data(), F, E);
     lw.down = packed_weight::pack(get(pre + "mlp.down_proj.weight").data(), E, F);
     floats += static_cast<std::size_t>(p->qkv_dim) * E + static_cast<std::size_t>(E) * p->q_dim +
               3ull * F * E;
@@ -244,7 +239,6 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   p->h.resize(T * E);
   p->qkv.resize(T * p->qkv_dim);
   p->attn.resize(T * p->q_dim);
-  p->gu.resize(T * 2 * F);
   p->act.resize(T * F);
   p->hl.resize(R * E);
   p->logits.resize(R * cfg.vocab_size);
@@ -282,7 +276,7 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
   if (adm.status != forward_status::ok) return fail(adm.status, adm.message);
   const int n_tok = adm.n_tokens;
 
-  const int E = cfg.hidden_size, F = cfg.ffn_size;
+  const int E = cfg.hidden_size;
   const int bs = opts.block_size;
   tokens.clear();
   logit_token.clear();
@@ -338,14 +332,10 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
       ops::rms_norm(&x[static_cast<std::size_t>(t) * E], lw.mlp_norm.data(), &h[static_cast<std::size_t>(t) * E], E,
                     cfg.rms_eps);
     pc.mark(engine_phase::norm);
-    kernels::gemm(h.data(), n_tok, lw.gate_up, gu.data());
+    // silu(gate) * up in the GEMM's epilogue: the gate and up products never
+    // leave the registers (they were 2 ffn floats a token, written and read back).
+    kernels::gemm_swiglu(h.data(), n_tok, lw.gate_up, act.data());
     pc.mark(engine_phase::gate_up_gemm);
-#pragma omp parallel for schedule(static) if (n_tok >= 4)
-    for (int t = 0; t < n_tok; ++t) {
-      const float* g = &gu[static_cast<std::size_t>(t) * 2 * F];
-      ops::silu_mul(g, g + F, &act[static_cast<std::size_t>(t) * F], F);
-    }
-    pc.mark(engine_phase::silu);
     kernels::gemm(act.data(), n_tok, lw.down, x.data(), nullptr, /*accumulate=*/true);
     pc.mark(engine_phase::down_gemm);
   }

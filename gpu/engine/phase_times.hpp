@@ -8,11 +8,12 @@
 
 namespace kairos {
 
-enum class engine_phase : int { embed, norm, qkv_gemm, rope_kv, attention, o_gemm, gate_up_gemm, silu, down_gemm, lm_head, count };
+// gate_up_gemm includes SwiGLU (the GEMM's epilogue).
+enum class engine_phase : int { embed, norm, qkv_gemm, rope_kv, attention, o_gemm, gate_up_gemm, down_gemm, lm_head, count };
 
 inline const char* to_string(engine_phase p) {
-  static constexpr const char* names[] = {"embed",    "rms_norm",     "qkv_gemm", "rope+kv_write", "attention",
-                                          "o_gemm",   "gate_up_gemm", "silu_mul", "down_gemm",     "lm_head"};
+  static constexpr const char* names[] = {"embed",  "rms_norm",          "qkv_gemm",  "rope+kv_write", "attention",
+                                          "o_gemm", "gate_up_gemm+silu", "down_gemm", "lm_head"};
   return names[static_cast<int>(p)];
 }
 

@@ -63,13 +63,6 @@ KAIROS_CLONES void exp_inplace(float* x, int n) {
   for (int i = 0; i < n; ++i) x[i] = exp_approx(x[i]);
 }
 
-KAIROS_CLONES void silu_mul(const float* gate, const float* up, float* out, int n) {
-  for (int i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + exp_approx(-g)) * up[i];
-  }
-}
-
 KAIROS_CLONES void block_scores(const float* q, const float* k_block, float* scores, int head_dim, int block_size,
                                 int n_valid, float scale) {
   float acc[64];  // block_size <= 64

@@ -14,9 +14,6 @@ void rms_norm(const float* x, const float* w, float* y, int n, float eps);
 // (i, i + d/2) turn by pos * inv_freq[i]. cos/sin: [d/2] for this position.
 void rope_rotate(float* v, const float* cos_t, const float* sin_t, int d);
 
-// out[i] = silu(gate[i]) * up[i], over n.
-void silu_mul(const float* gate, const float* up, float* out, int n);
-
 // exp(x) for x <= 0 with relative error below 2e-7 (softmax arguments).
 void exp_inplace(float* x, int n);
 

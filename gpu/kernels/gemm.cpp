@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "gpu/kernels/gemm_internal.hpp"
 
@@ -107,8 +108,10 @@ struct plan {
   float* y;
   const float* bias;
   bool accumulate;
+  bool swiglu;      // pack_swiglu weights: 16 outputs per panel
+  int outs;         // outputs per panel: 32, or 16 for swiglu
   const isa_kernels* isa;
-  int panels;       // ceil(n / 32)
+  int panels;       // ceil(n / outs)
   int slices;       // ceil(m / mr_max)
   int base, extra;  // slice s has base + (s < extra) rows
   int np;           // panels per group
@@ -165,6 +168,7 @@ void run_units(const plan& pl, long long u0, long long u1, long long pf_end) {
   g.k = pl.k;
   g.ldy = pl.n;
   g.accumulate = pl.accumulate;
+  g.swiglu = pl.swiglu;
   g.bstride = bstride;
   g.lda = pl.k;
   for (long long u = u0; u < u1;) {
@@ -174,7 +178,7 @@ void run_units(const plan& pl, long long u0, long long u1, long long pf_end) {
     const int s0 = pl.block_first(mb), s1 = pl.block_end(mb);
     for (int p = p0; p < p1; p += pl.np) {
       const int gnp = std::min(pl.np, p1 - p);
-      const int col0 = p * kNr;
+      const int col0 = p * pl.outs;
       g.b = pl.w + static_cast<std::ptrdiff_t>(p) * bstride;
       g.ncols = pl.n - col0;
       g.bias = pl.bias ? pl.bias + col0 : nullptr;
@@ -296,7 +300,28 @@ packed_weight packed_weight::pack(const float* w, int n, int k) {
   return pw;
 }
 
-void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate) {
+packed_weight packed_weight::pack_swiglu(const float* gate, const float* up, int f, int k) {
+  // Rows 32q..32q+15 of the interleaved matrix are gate rows 16q..16q+15 and
+  // rows 32q+16..32q+31 the same up rows (zeros past f), so pack's panel q
+  // is exactly the layout the SwiGLU epilogue reads.
+  if (f < 0 || k < 0) return packed_weight{};
+  const int panels = (f + 15) / 16;
+  std::vector<float> rows(static_cast<std::size_t>(panels) * 32 * k, 0.f);  // [panels * 32, k]
+  for (int j = 0; j < f; ++j) {
+    const std::size_t dst = (static_cast<std::size_t>(j / 16) * 32 + j % 16) * k;
+    std::memcpy(&rows[dst], gate + static_cast<std::size_t>(j) * k, sizeof(float) * k);
+    std::memcpy(&rows[dst + 16 * static_cast<std::size_t>(k)], up + static_cast<std::size_t>(j) * k, sizeof(float) * k);
+  }
+  packed_weight pw = pack(rows.data(), panels * 32, k);
+  if (pw.bytes_ == 0 && panels > 0 && k > 0) return pw;  // out of memory
+  pw.n_ = f;
+  pw.swiglu_ = true;
+  return pw;
+}
+
+namespace {
+
+void gemm_run(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate) {
   const int n = w.n(), k = w.k();
   if (m <= 0 || n <= 0) return;
   if (k > 0 && !w.data()) return;
@@ -310,8 +335,10 @@ void gemm(const float* x, int m, const packed_weight& w, float* y, const float* 
   pl.y = y;
   pl.bias = bias;
   pl.accumulate = accumulate;
+  pl.swiglu = w.swiglu();
+  pl.outs = pl.swiglu ? kNr / 2 : kNr;
   pl.isa = &kernels_for(current_path());
-  pl.panels = (n + kNr - 1) / kNr;
+  pl.panels = (n + pl.outs - 1) / pl.outs;
   const int mr_max = pl.isa->mr_max;
   pl.slices = (m + mr_max - 1) / mr_max;
   pl.base = m / pl.slices;
@@ -351,6 +378,18 @@ void gemm(const float* x, int m, const packed_weight& w, float* y, const float* 
     const int T = omp_get_num_threads();
     run_thread(pl, omp_get_thread_num(), T, T == nti ? claims : nullptr, chunk);
   }
+}
+
+}  // namespace
+
+void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate) {
+  if (w.swiglu()) return;  // gemm_swiglu's layout
+  gemm_run(x, m, w, y, bias, accumulate);
+}
+
+void gemm_swiglu(const float* x, int m, const packed_weight& w, float* y) {
+  if (!w.swiglu()) return;
+  gemm_run(x, m, w, y, nullptr, false);
 }
 
 const char* gemm_isa() { return kernels_for(current_path()).name; }

@@ -29,8 +29,14 @@ class packed_weight {
   packed_weight() = default;
   // w: [n, k] F32. Copies; w may be freed afterwards. Uses the caller's OpenMP threads.
   static packed_weight pack(const float* w, int n, int k);
+  // A SwiGLU MLP's gate and up projections, gate and up: [f, k] each, packed
+  // together for gemm_swiglu: each panel holds 16 gate rows and the same 16
+  // up rows, so one micro-kernel call has both halves of its outputs at hand.
+  // n() is f, the number of outputs.
+  static packed_weight pack_swiglu(const float* gate, const float* up, int f, int k);
 
   int n() const { return n_; }
+  bool swiglu() const { return swiglu_; }
   int k() const { return k_; }
   // Bytes of packed data (ceil(n/32)*32*k floats, including the zero padding):
   // what one gemm call streams from memory.
@@ -43,6 +49,7 @@ class packed_weight {
   };
   int n_ = 0;
   int k_ = 0;
+  bool swiglu_ = false;
   std::size_t bytes_ = 0;
   std::unique_ptr<float[], free_deleter> data_;
 };
@@ -54,6 +61,14 @@ class packed_weight {
 // packing x grows to the largest m*k seen).
 void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias = nullptr,
           bool accumulate = false);
+
+// y[m, f] = silu(x · gateᵀ) ⊙ (x · upᵀ), with w from pack_swiglu: the MLP's
+// first half in one pass, the gate and up products never written out. Each
+// product is gemm's in-order chain, and silu(g) = g / (1 + exp(-g)) is
+// evaluated by the same sequence of IEEE operations on every path
+// (swiglu_exact in gemm_internal.hpp), so the determinism contract above holds
+// here too. Does nothing unless w.swiglu().
+void gemm_swiglu(const float* x, int m, const packed_weight& w, float* y);
 
 // Which instruction set the kernels dispatch to ("avx512", "avx2", "scalar"),
 // taking a forced override into account.

@@ -21,7 +21,12 @@ KAIROS_AVX2 void ukr(const ukr_args& g) {
   const float* a = g.a;
   const std::ptrdiff_t lda = g.lda;
   const int k = g.k;
-  for (int c0 = 0; c0 < 32 && c0 < g.ncols; c0 += W) {
+  // SwiGLU: the panel's 32 products (gate, then up) go to a tile first.
+  alignas(32) float tile[MR][32];
+  float* const y = g.swiglu ? &tile[0][0] : g.y;
+  const std::ptrdiff_t ldy = g.swiglu ? 32 : g.ldy;
+  const int ncols = g.swiglu ? 32 : g.ncols;
+  for (int c0 = 0; c0 < 32 && c0 < ncols; c0 += W) {
     __m256 c[MR][NV];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i)
@@ -43,16 +48,16 @@ KAIROS_AVX2 void ukr(const ukr_args& g) {
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       const int col = c0 + j * 8;
-      const int nv = g.ncols - col;
+      const int nv = ncols - col;
       if (nv <= 0) break;
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i) {
-        float* yp = g.y + i * g.ldy + col;
+        float* yp = y + i * ldy + col;
         if (nv >= 8) {
           __m256 r = c[i][j];
           if (g.bias) r = _mm256_add_ps(r, _mm256_loadu_ps(g.bias + col));
           if (g.accumulate) r = _mm256_add_ps(_mm256_loadu_ps(yp), r);
-          _mm256_storeu_ps(yp, r);
+          _mm256_storeu_ps(yp, r);  // the tile, for SwiGLU (no bias, no accumulate)
         } else {  // ragged edge: the same IEEE additions, lane by lane
           alignas(32) float tmp[8];
           _mm256_store_ps(tmp, c[i][j]);
@@ -65,6 +70,9 @@ KAIROS_AVX2 void ukr(const ukr_args& g) {
       }
     }
   }
+  if (g.swiglu)
+    for (int i = 0; i < MR; ++i)
+      for (int c = 0; c < 16 && c < g.ncols; ++c) g.y[i * g.ldy + c] = swiglu_exact(tile[i][c], tile[i][16 + c]);
 }
 
 template <int MR, bool PACKED>

@@ -21,6 +21,10 @@ struct ukr_args {
   int ncols;
   const float* bias;  // bias + col0, or nullptr
   bool accumulate;
+  // SwiGLU epilogue (pack_swiglu panels): columns 0-15 of a panel are gate,
+  // 16-31 up; output p*16 + c of the group = swiglu_exact(gate c, up c) of
+  // panel p, ncols counting outputs. bias and accumulate are off.
+  bool swiglu;
   // Software prefetch of the weights (kernels may ignore it): nullptr: none;
   // == b: stream b's own panels ahead (one slice per group, decode); else
   // prefetch_lines contiguous 64-byte lines from there (this slice's share of
@@ -31,6 +35,34 @@ struct ukr_args {
 };
 
 using ukr_fn = void (*)(const ukr_args&);
+
+// silu(g) * u as every path computes it, one IEEE operation at a time:
+// exp(-g) by Cody-Waite reduction and a degree-7 Taylor polynomial (the
+// engine's exp), every multiply-add an fma. The AVX-512 epilogue runs the
+// same operations lane-wise.
+inline float swiglu_exact(float g, float u) {
+  // Clamped as _mm512_max_ps(x, -87) then _mm512_min_ps(x, 88) do: a NaN
+  // becomes -87 (g itself is NaN then, and so is the result).
+  float x = -g;
+  x = x > -87.0f ? x : -87.0f;
+  x = x < 88.0f ? x : 88.0f;
+  const float r = __builtin_rintf(x * 1.44269504088896341f);
+  const float f = __builtin_fmaf(r, 2.12194440e-4f, __builtin_fmaf(-r, 0.693359375f, x));
+  float p = 1.0f / 5040.0f;
+  p = __builtin_fmaf(p, f, 1.0f / 720.0f);
+  p = __builtin_fmaf(p, f, 1.0f / 120.0f);
+  p = __builtin_fmaf(p, f, 1.0f / 24.0f);
+  p = __builtin_fmaf(p, f, 1.0f / 6.0f);
+  p = __builtin_fmaf(p, f, 0.5f);
+  p = __builtin_fmaf(p, f, 1.0f);
+  p = __builtin_fmaf(p, f, 1.0f);
+  const int bits = (static_cast<int>(r) + 127) << 23;
+  float scale;
+  __builtin_memcpy(&scale, &bits, 4);
+  // Every add of a product is an explicit fma: GCC would contract some, and
+  // the paths must agree.
+  return g / __builtin_fmaf(p, scale, 1.0f) * u;
+}
 
 // Table of micro-kernels for one ISA: get(mr, np, packed) for 1 <= mr <= mr_max
 // and 1 <= np <= np_for(mr). Every kernel computes each output element with

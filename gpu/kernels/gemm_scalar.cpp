@@ -19,6 +19,11 @@ void ukr(const ukr_args& g) {
       for (int j = 0; j < 32; ++j) c[i][j] = c[i][j] + s * b[j];
     }
   }
+  if (g.swiglu) {  // columns 0-15 gate, 16-31 up
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < 16 && j < g.ncols; ++j) g.y[i * g.ldy + j] = swiglu_exact(c[i][j], c[i][16 + j]);
+    return;
+  }
   const int nc = g.ncols < 32 ? g.ncols : 32;
   for (int i = 0; i < MR; ++i) {
     float* yp = g.y + i * g.ldy;

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -236,4 +237,77 @@ TEST_CASE("gemm: packing is move-only and reports its padded size") {
   packed_weight b = std::move(a);
   CHECK(b.n() == 50);
   CHECK(b.data() != nullptr);
+}
+
+TEST_CASE("gemm_swiglu: silu(x gate) * (x up) against float64 on every path; rows bitwise independent of m, threads and the AVX path") {
+  struct shp {
+    int f, k;
+  };
+  // f = 1536, k = 576: SmolLM2's MLP; the others leave a partial last panel (f % 16 != 0).
+  const shp shapes[] = {{1536, 576}, {40, 64}, {17, 33}, {100, 1000}};
+  const int ms[] = {1, 2, 5, 11, 14, 16, 17, 32, 33, 64};
+  const int max_threads = omp_get_max_threads() > 1 ? omp_get_max_threads() : 2;
+  double worst = 0;
+  for (const shp s : shapes) {
+    const int f = s.f, k = s.k, mmax = 64;
+    const auto gate = random_vec(static_cast<std::size_t>(f) * k, 21 + f);
+    const auto up = random_vec(static_cast<std::size_t>(f) * k, 22 + f);
+    auto x = random_vec(static_cast<std::size_t>(mmax) * k, 23 + k);
+    // Row 3 scaled up: gate products far past silu's clamps (exp of +-87, 88).
+    for (int t = 0; t < k; ++t) x[3 * static_cast<std::size_t>(k) + t] *= 60.f;
+    const packed_weight pw = packed_weight::pack_swiglu(gate.data(), up.data(), f, k);
+    REQUIRE(pw.swiglu());
+    REQUIRE(pw.n() == f);
+    const auto g_ref = reference(x, gate, mmax, f, k);
+    const auto u_ref = reference(x, up, mmax, f, k);
+    std::vector<float> first_path;
+    for (gemm_path p : paths()) {
+      path_guard pg(p);
+      // One row at a time on one thread: what every batched call must reproduce bit for bit.
+      std::vector<float> single(static_cast<std::size_t>(mmax) * f);
+      {
+        threads_guard t(1);
+        for (int i = 0; i < mmax; ++i)
+          gemm_swiglu(x.data() + static_cast<std::size_t>(i) * k, 1, pw, single.data() + static_cast<std::size_t>(i) * f);
+      }
+      double num = 0, den = 0;
+      for (std::size_t e = 0; e < single.size(); ++e) {
+        const double g = g_ref[e], r = g / (1.0 + std::exp(-g)) * u_ref[e];
+        num += (single[e] - r) * (single[e] - r);
+        den += r * r;
+      }
+      const double err = std::sqrt(num / den);
+      worst = std::max(worst, err);
+      INFO("path " << gemm_isa() << " f=" << f << " k=" << k);
+      CHECK(err < 1e-5);
+      for (int m : ms)
+        for (int nt : {1, max_threads}) {
+          threads_guard t(nt);
+          std::vector<float> y(static_cast<std::size_t>(m) * f + 16, -7.f);
+          gemm_swiglu(x.data(), m, pw, y.data());
+          for (int e = 0; e < 16; ++e) REQUIRE(y[static_cast<std::size_t>(m) * f + e] == -7.f);  // nothing past m rows
+          INFO("m=" << m << " threads=" << nt);
+          CHECK(std::memcmp(y.data(), single.data(), sizeof(float) * m * f) == 0);
+        }
+      if (p == gemm_path::scalar) continue;  // the scalar path rounds its products apart from its adds
+      if (first_path.empty())
+        first_path = single;
+      else
+        CHECK(std::memcmp(first_path.data(), single.data(), sizeof(float) * single.size()) == 0);
+    }
+  }
+  MESSAGE("gemm_swiglu: worst relative L2 error against float64 " << worst);
+}
+
+TEST_CASE("gemm and gemm_swiglu leave y alone when given the other's packing") {
+  const int f = 20, k = 8, m = 3;
+  const auto w = random_vec(static_cast<std::size_t>(f) * k, 1);
+  const auto x = random_vec(static_cast<std::size_t>(m) * k, 2);
+  const packed_weight plain = packed_weight::pack(w.data(), f, k);
+  const packed_weight both = packed_weight::pack_swiglu(w.data(), w.data(), f, k);
+  CHECK_FALSE(plain.swiglu());
+  std::vector<float> y(static_cast<std::size_t>(m) * f, 5.f);
+  gemm(x.data(), m, both, y.data());
+  gemm_swiglu(x.data(), m, plain, y.data());
+  for (float v : y) CHECK(v == 5.f);
 }

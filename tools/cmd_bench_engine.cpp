@@ -259,16 +259,16 @@ int run_bench_engine(int argc, char** argv) {
                   r.n == 32 ? " (target >= 10x); llama.cpp 292" : "");
     if (breakdown) {
       // Per decode step, in ms: where the batched rows' time goes.
-      std::printf("\nbatched decode step, ms per phase (last repetition):\n%-16s", "phase");
+      std::printf("\nbatched decode step, ms per phase (last repetition):\n%-18s", "phase");
       for (auto& r : o.rows) std::printf(" %8d", r.n);
       std::printf("\n");
       for (int p = 0; p < static_cast<int>(kairos::engine_phase::count); ++p) {
-        std::printf("%-16s", kairos::to_string(static_cast<kairos::engine_phase>(p)));
+        std::printf("%-18s", kairos::to_string(static_cast<kairos::engine_phase>(p)));
         for (auto& r : o.rows)
           std::printf(" %8.2f", 1e3 * r.phases.seconds[p] / std::max<std::int64_t>(1, r.phases.forwards));
         std::printf("\n");
       }
-      std::printf("%-16s", "total");
+      std::printf("%-18s", "total");
       for (auto& r : o.rows) std::printf(" %8.2f", 1e3 * r.phases.total() / std::max<std::int64_t>(1, r.phases.forwards));
       std::printf("\n");
     }

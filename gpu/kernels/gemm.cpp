@@ -18,10 +18,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <vector>
 
 #include "gpu/kernels/gemm_internal.hpp"
 
@@ -262,60 +262,68 @@ void run_thread(const plan& pl, int t, int nt, claim* claims, long long chunk) {
 
 void packed_weight::free_deleter::operator()(float* p) const { std::free(p); }
 
-packed_weight packed_weight::pack(const float* w, int n, int k) {
+packed_weight packed_weight::allocate(int panels, int k) {
   packed_weight pw;
-  if (n < 0 || k < 0) return pw;
-  pw.n_ = n;
   pw.k_ = k;
-  const int panels = (n + kNr - 1) / kNr;
-  const std::ptrdiff_t pstride = static_cast<std::ptrdiff_t>(k) * kNr;
-  pw.bytes_ = static_cast<std::size_t>(panels) * pstride * sizeof(float);
+  pw.bytes_ = static_cast<std::size_t>(panels) * k * kNr * sizeof(float);
   // Large weights are 2 MiB aligned and asked to live on huge pages: the decode
   // path streams them, and fewer TLB misses help it keep up with memory.
   const std::size_t align = pw.bytes_ >= kHugeThreshold ? kHugePage : 64;
   const std::size_t alloc = std::max<std::size_t>(64, (pw.bytes_ + align - 1) / align * align);
   pw.data_.reset(static_cast<float*>(std::aligned_alloc(align, alloc)));
-  if (!pw.data_) {
-    pw.n_ = pw.k_ = 0;
-    pw.bytes_ = 0;
-    return pw;
-  }
+  if (!pw.data_) return packed_weight{};
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (align == kHugePage) madvise(pw.data_.get(), alloc, MADV_HUGEPAGE);  // a hint: failure is harmless
 #endif
-  float* dst = pw.data_.get();
-#pragma omp parallel for schedule(static) if (pw.bytes_ > (1u << 20))
+  return pw;
+}
+
+namespace {
+
+// Writes `panels` k-major panels of 32 columns: column c of panel p is the
+// row row_of(p, c) ([k] floats), or zeros where that is nullptr.
+template <class RowOf>
+void fill_panels(float* dst, int panels, int k, std::size_t bytes, RowOf row_of) {
+  const std::ptrdiff_t pstride = static_cast<std::ptrdiff_t>(k) * kNr;
+#pragma omp parallel for schedule(static) if (bytes > (1u << 20))
   for (int p = 0; p < panels; ++p) {
     float* d = dst + p * pstride;
     for (int c = 0; c < kNr; ++c) {
-      const int j = p * kNr + c;
-      if (j < n) {
-        const float* src = w + static_cast<std::ptrdiff_t>(j) * k;
-        for (int t = 0; t < k; ++t) d[static_cast<std::ptrdiff_t>(t) * kNr + c] = src[t];
-      } else {
-        for (int t = 0; t < k; ++t) d[static_cast<std::ptrdiff_t>(t) * kNr + c] = 0.f;
-      }
+      const float* src = row_of(p, c);
+      for (int t = 0; t < k; ++t) d[static_cast<std::ptrdiff_t>(t) * kNr + c] = src ? src[t] : 0.f;
     }
   }
+}
+
+}  // namespace
+
+packed_weight packed_weight::pack(const float* w, int n, int k) {
+  if (n < 0 || k < 0) return packed_weight{};
+  const int panels = (n + kNr - 1) / kNr;
+  packed_weight pw = allocate(panels, k);
+  if (!pw.data_) return pw;
+  pw.n_ = n;
+  fill_panels(pw.data_.get(), panels, k, pw.bytes_, [&](int p, int c) -> const float* {
+    const int j = p * kNr + c;
+    return j < n ? w + static_cast<std::ptrdiff_t>(j) * k : nullptr;
+  });
   return pw;
 }
 
 packed_weight packed_weight::pack_swiglu(const float* gate, const float* up, int f, int k) {
-  // Rows 32q..32q+15 of the interleaved matrix are gate rows 16q..16q+15 and
-  // rows 32q+16..32q+31 the same up rows (zeros past f), so pack's panel q
-  // is exactly the layout the SwiGLU epilogue reads.
+  // Columns 0-15 of panel p are gate rows 16p..16p+15, columns 16-31 the same
+  // up rows (zeros past f): the layout the SwiGLU epilogue reads.
   if (f < 0 || k < 0) return packed_weight{};
-  const int panels = (f + 15) / 16;
-  std::vector<float> rows(static_cast<std::size_t>(panels) * 32 * k, 0.f);  // [panels * 32, k]
-  for (int j = 0; j < f; ++j) {
-    const std::size_t dst = (static_cast<std::size_t>(j / 16) * 32 + j % 16) * k;
-    std::memcpy(&rows[dst], gate + static_cast<std::size_t>(j) * k, sizeof(float) * k);
-    std::memcpy(&rows[dst + 16 * static_cast<std::size_t>(k)], up + static_cast<std::size_t>(j) * k, sizeof(float) * k);
-  }
-  packed_weight pw = pack(rows.data(), panels * 32, k);
-  if (pw.bytes_ == 0 && panels > 0 && k > 0) return pw;  // out of memory
+  const int panels = (f + kNr / 2 - 1) / (kNr / 2);
+  packed_weight pw = allocate(panels, k);
+  if (!pw.data_) return pw;
   pw.n_ = f;
   pw.swiglu_ = true;
+  fill_panels(pw.data_.get(), panels, k, pw.bytes_, [&](int p, int c) -> const float* {
+    const int j = p * (kNr / 2) + c % (kNr / 2);
+    if (j >= f) return nullptr;
+    return (c < kNr / 2 ? gate : up) + static_cast<std::ptrdiff_t>(j) * k;
+  });
   return pw;
 }
 
@@ -356,7 +364,8 @@ void gemm_run(const float* x, int m, const packed_weight& w, float* y, const flo
     if (!pl.apack) pl.packed = false;  // out of memory: run on x in place
   }
 
-  const long long macs = static_cast<long long>(m) * n * std::max(k, 1);
+  // Multiply-adds: a SwiGLU output is two products (gate and up).
+  const long long macs = static_cast<long long>(m) * n * std::max(k, 1) * (pl.swiglu ? 2 : 1);
   long long nt = std::min<long long>(omp_get_max_threads(), pl.units());
   nt = std::min<long long>(nt, std::max<long long>(1, macs / kMinMacsPerThread));
   if (nt <= 1) {
@@ -383,11 +392,13 @@ void gemm_run(const float* x, int m, const packed_weight& w, float* y, const flo
 }  // namespace
 
 void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate) {
-  if (w.swiglu()) return;  // gemm_swiglu's layout
+  assert(!w.swiglu() && "a pack_swiglu weight goes to gemm_swiglu");
+  if (w.swiglu()) return;
   gemm_run(x, m, w, y, bias, accumulate);
 }
 
 void gemm_swiglu(const float* x, int m, const packed_weight& w, float* y) {
+  assert(w.swiglu() && "gemm_swiglu needs a pack_swiglu weight");
   if (!w.swiglu()) return;
   gemm_run(x, m, w, y, nullptr, false);
 }

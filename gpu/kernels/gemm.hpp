@@ -38,8 +38,8 @@ class packed_weight {
   int n() const { return n_; }
   bool swiglu() const { return swiglu_; }
   int k() const { return k_; }
-  // Bytes of packed data (ceil(n/32)*32*k floats, including the zero padding):
-  // what one gemm call streams from memory.
+  // Bytes of packed data (ceil(n/32)*32*k floats, ceil(f/16)*32*k for
+  // pack_swiglu, including the zero padding): what one call streams from memory.
   std::size_t bytes() const { return bytes_; }
   const float* data() const { return data_.get(); }
 
@@ -47,6 +47,8 @@ class packed_weight {
   struct free_deleter {
     void operator()(float* p) const;
   };
+  // Storage for `panels` panels of k rows (n_ unset); empty on out of memory.
+  static packed_weight allocate(int panels, int k);
   int n_ = 0;
   int k_ = 0;
   bool swiglu_ = false;
@@ -67,7 +69,8 @@ void gemm(const float* x, int m, const packed_weight& w, float* y, const float* 
 // product is gemm's in-order chain, and silu(g) = g / (1 + exp(-g)) is
 // evaluated by the same sequence of IEEE operations on every path
 // (swiglu_exact in gemm_internal.hpp), so the determinism contract above holds
-// here too. Does nothing unless w.swiglu().
+// here too. w must come from pack_swiglu (and gemm's from pack): a debug build
+// asserts it, a release build does nothing.
 void gemm_swiglu(const float* x, int m, const packed_weight& w, float* y);
 
 // Which instruction set the kernels dispatch to ("avx512", "avx2", "scalar"),

@@ -43,7 +43,7 @@ using ukr_fn = void (*)(const ukr_args&);
 inline float swiglu_exact(float g, float u) {
   // Clamped as _mm512_max_ps(x, -87) then _mm512_min_ps(x, 88) do: a NaN
   // becomes -87 (g itself is NaN then, and so is the result).
-  float x = -g;
+  float x = 0.0f - g;  // as the vector version: 0 - g, not -g (the sign of a zero)
   x = x > -87.0f ? x : -87.0f;
   x = x < 88.0f ? x : 88.0f;
   const float r = __builtin_rintf(x * 1.44269504088896341f);

@@ -243,8 +243,9 @@ TEST_CASE("gemm_swiglu: silu(x gate) * (x up) against float64 on every path; row
   struct shp {
     int f, k;
   };
-  // f = 1536, k = 576: SmolLM2's MLP; the others leave a partial last panel (f % 16 != 0).
-  const shp shapes[] = {{1536, 576}, {40, 64}, {17, 33}, {100, 1000}};
+  // f = 1536, k = 576: SmolLM2's MLP; the others leave a partial last panel
+  // (f % 16 != 0), and k = 1024 and 2100 pack x for m > 16.
+  const shp shapes[] = {{1536, 576}, {40, 64}, {17, 33}, {100, 1000}, {40, 1024}, {33, 2100}};
   const int ms[] = {1, 2, 5, 11, 14, 16, 17, 32, 33, 64};
   const int max_threads = omp_get_max_threads() > 1 ? omp_get_max_threads() : 2;
   double worst = 0;
@@ -270,16 +271,21 @@ TEST_CASE("gemm_swiglu: silu(x gate) * (x up) against float64 on every path; row
         for (int i = 0; i < mmax; ++i)
           gemm_swiglu(x.data() + static_cast<std::size_t>(i) * k, 1, pw, single.data() + static_cast<std::size_t>(i) * f);
       }
-      double num = 0, den = 0;
-      for (std::size_t e = 0; e < single.size(); ++e) {
-        const double g = g_ref[e], r = g / (1.0 + std::exp(-g)) * u_ref[e];
-        num += (single[e] - r) * (single[e] - r);
-        den += r * r;
+      // Relative L2 error row by row: row 3's outputs are ~3600x the others',
+      // and one norm over all rows would hide the others' errors behind it.
+      for (int i = 0; i < mmax; ++i) {
+        double num = 0, den = 0;
+        for (int j = 0; j < f; ++j) {
+          const std::size_t e = static_cast<std::size_t>(i) * f + j;
+          const double g = g_ref[e], r = g / (1.0 + std::exp(-g)) * u_ref[e];
+          num += (single[e] - r) * (single[e] - r);
+          den += r * r;
+        }
+        const double err = std::sqrt(num / den);
+        worst = std::max(worst, err);
+        INFO("path " << gemm_isa() << " f=" << f << " k=" << k << " row " << i);
+        CHECK(err < 1e-5);
       }
-      const double err = std::sqrt(num / den);
-      worst = std::max(worst, err);
-      INFO("path " << gemm_isa() << " f=" << f << " k=" << k);
-      CHECK(err < 1e-5);
       for (int m : ms)
         for (int nt : {1, max_threads}) {
           threads_guard t(nt);
@@ -297,17 +303,4 @@ TEST_CASE("gemm_swiglu: silu(x gate) * (x up) against float64 on every path; row
     }
   }
   MESSAGE("gemm_swiglu: worst relative L2 error against float64 " << worst);
-}
-
-TEST_CASE("gemm and gemm_swiglu leave y alone when given the other's packing") {
-  const int f = 20, k = 8, m = 3;
-  const auto w = random_vec(static_cast<std::size_t>(f) * k, 1);
-  const auto x = random_vec(static_cast<std::size_t>(m) * k, 2);
-  const packed_weight plain = packed_weight::pack(w.data(), f, k);
-  const packed_weight both = packed_weight::pack_swiglu(w.data(), w.data(), f, k);
-  CHECK_FALSE(plain.swiglu());
-  std::vector<float> y(static_cast<std::size_t>(m) * f, 5.f);
-  gemm(x.data(), m, both, y.data());
-  gemm_swiglu(x.data(), m, plain, y.data());
-  for (float v : y) CHECK(v == 5.f);
 }

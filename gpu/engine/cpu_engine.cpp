@@ -75,6 +75,11 @@ struct cpu_engine::impl {
   std::size_t ptrs_per_thread = 0;
   std::vector<token_slot> tokens;
   std::vector<std::span<const std::int32_t>> seq_blocks;  // [batch]: each sequence's blocks, looked up once
+  // Runs of consecutive tokens of one sequence (a prefill chunk, cut into
+  // pieces of at most kRunTokens; a decode token alone): attention's work
+  // items, with the KV heads. (first token index, count)
+  std::vector<std::pair<int, int>> token_runs;
+  static constexpr int kRunTokens = 16;
   std::vector<int> logit_token;  // token index of each logits row
   std::vector<kv_append> appends;
   kv_plan plan;
@@ -87,9 +92,9 @@ struct cpu_engine::impl {
               std::min(n_kv_blocks, (std::max(c.max_position, 1) + o.block_size - 1) / o.block_size)),
         pool(kv_pool_shape{c.n_layers, c.n_kv_heads, c.head_dim, n_kv_blocks, o.block_size, o.kv_cache_dtype}) {}
 
-  void attention(int layer, int n_tok);
+  void attention(int layer);
   template <class T>
-  void attention_as(int layer, int n_tok, std::vector<const T*>& ptrs);
+  void attention_as(int layer, std::vector<const T*>& ptrs);
   template <class T>
   void write_kv(int layer, int n_tok);
   forward_result run(std::span<const batch_sequence> batch);
@@ -242,8 +247,9 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   p->act.resize(T * F);
   p->hl.resize(R * E);
   p->logits.resize(R * cfg.vocab_size);
-  // Per thread: the scores of one GQA group of query heads over the whole cache.
-  p->scores.resize(static_cast<std::size_t>(opts.n_threads) * (cfg.n_heads / cfg.n_kv_heads) *
+  // Per thread: the scores of one GQA group of query heads over the whole
+  // cache, for each of the (up to 4) tokens of an attention tile.
+  p->scores.resize(static_cast<std::size_t>(opts.n_threads) * 4 * (cfg.n_heads / cfg.n_kv_heads) *
                    (static_cast<std::size_t>(n_blocks) * opts.block_size + 64));
   p->ptrs_per_thread = static_cast<std::size_t>(n_blocks);
   const std::size_t n_ptrs = static_cast<std::size_t>(opts.n_threads) * 2 * p->ptrs_per_thread;
@@ -253,6 +259,7 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
     p->block_ptrs.resize(n_ptrs);
   p->tokens.reserve(T);
   p->seq_blocks.reserve(T);
+  p->token_runs.reserve(T);
   p->logit_token.reserve(R);
   return std::unique_ptr<cpu_engine>(new cpu_engine(std::move(p)));
 }
@@ -292,6 +299,19 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     }
     if (batch[i].want_logits) logit_token.push_back(static_cast<int>(tokens.size()) - 1);
   }
+  token_runs.clear();
+  for (int t = 0; t < static_cast<int>(tokens.size()); ++t) {
+    if (!token_runs.empty()) {
+      auto& run = token_runs.back();
+      const auto& prev = tokens[static_cast<std::size_t>(run.first + run.second - 1)];
+      if (run.second < kRunTokens && prev.seq_index == tokens[t].seq_index && prev.pos + 1 == tokens[t].pos) {
+        ++run.second;
+        continue;
+      }
+    }
+    token_runs.emplace_back(t, 1);
+  }
+
 
   phase_clock pc(opts.time_phases ? &phases : nullptr);
   if (opts.time_phases) ++phases.forwards;
@@ -322,7 +342,7 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     else
       write_kv<float>(l, n_tok);
     pc.mark(engine_phase::rope_kv);
-    attention(l, n_tok);
+    attention(l);
     pc.mark(engine_phase::attention);
     kernels::gemm(attn.data(), n_tok, lw.o, x.data(), nullptr, /*accumulate=*/true);
     pc.mark(engine_phase::o_gemm);
@@ -385,35 +405,42 @@ void cpu_engine::impl::write_kv(int l, int n_tok) {
   }
 }
 
-void cpu_engine::impl::attention(int layer, int n_tok) {
+void cpu_engine::impl::attention(int layer) {
   if (pool.shape().dtype == kv_dtype::f16)
-    attention_as<std::uint16_t>(layer, n_tok, block_ptrs_f16);
+    attention_as<std::uint16_t>(layer, block_ptrs_f16);
   else
-    attention_as<float>(layer, n_tok, block_ptrs);
+    attention_as<float>(layer, block_ptrs);
 }
 
 template <class T>
-void cpu_engine::impl::attention_as(int layer, int n_tok, std::vector<const T*>& ptrs) {
+void cpu_engine::impl::attention_as(int layer, std::vector<const T*>& ptrs) {
   const int KV = cfg.n_kv_heads, D = cfg.head_dim, bs = opts.block_size;
   const int group = cfg.n_heads / cfg.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const std::size_t per_thread = scores.size() / static_cast<std::size_t>(opts.n_threads);
   // Every (token, head) pair is independent, and its arithmetic does not
   // depend on the batch around it: batched equals one-at-a-time, bit for bit.
-  // Items are (token, KV head) in that order, and each thread takes one
-  // contiguous range of them of about equal cost (context length). A token's
-  // KV heads sit side by side in each block ([n_kv_heads, head_dim, block]),
-  // so a thread reads one contiguous stretch per block instead of several
-  // threads each reading a part of it. And each thread knows its next item
-  // and prefetches that item's first K/V blocks meanwhile: the kernel's own prefetch reaches
-  // ahead only within an item, and an item's first blocks otherwise arrive
-  // cold. (At 32 decode sequences this took attention from 8.1-9.2 ms to
-  // 7.2-8.1 with F32 K/V, 4.8-6.0 to 4.5-5.0 with F16; a round-robin split
-  // with the same prefetch gained nothing.)
-  const int n_items = n_tok * KV;
-  auto item_cost = [&](int item) { return static_cast<long long>(tokens[item / KV].pos) + 1 + 16; };
+  // Items are (run of tokens, KV head) in that order: a decode token is a run
+  // of its own, and a prefill chunk's tokens share each K/V block load
+  // (ops::attend_paged_tokens, which gives each token what it would get
+  // alone). Each thread takes one contiguous range of items of about equal
+  // cost (context length). A token's KV heads sit side by side in each block
+  // ([n_kv_heads, head_dim, block]), so a thread reads one contiguous stretch
+  // per block instead of several threads each reading a part of it. And each
+  // thread knows its next item and prefetches that item's first K/V blocks
+  // meanwhile: the kernel's own prefetch reaches ahead only within an item,
+  // and an item's first blocks otherwise arrive cold. (At 32 decode sequences
+  // this took attention from 8.1-9.2 ms to 7.2-8.1 with F32 K/V, 4.8-6.0 to
+  // 4.5-5.0 with F16; a round-robin split with the same prefetch gained nothing.)
+  const int n_items = static_cast<int>(token_runs.size()) * KV;
+  auto item_cost = [&](int item) {
+    const auto [t0, cnt] = token_runs[static_cast<std::size_t>(item / KV)];
+    long long c = 0;
+    for (int t = t0; t < t0 + cnt; ++t) c += static_cast<long long>(tokens[t].pos) + 1 + 16;
+    return c;
+  };
   long long total_cost = 0;
-  for (int t = 0; t < n_tok; ++t) total_cost += item_cost(t * KV) * KV;
+  for (int item = 0; item < n_items; ++item) total_cost += item_cost(item);
   // First item of thread `th` of `nth`: where the running cost reaches th/nth of the total.
   auto range_start = [&](int th, int nth) {
     if (th <= 0) return 0;
@@ -427,8 +454,8 @@ void cpu_engine::impl::attention_as(int layer, int n_tok, std::vector<const T*>&
   };
   constexpr int kPrefetchBlocks = 2;
   auto prefetch_item = [&](int item) {
-    const int t = item / KV, g = item % KV;
-    const auto& tk = tokens[t];
+    const int g = item % KV;
+    const auto& tk = tokens[token_runs[static_cast<std::size_t>(item / KV)].first];
     const auto blocks = seq_blocks[static_cast<std::size_t>(tk.seq_index)];
     const int n_blk = std::min(kPrefetchBlocks, (tk.pos + bs) / bs);
     const std::size_t bytes = static_cast<std::size_t>(D) * bs * sizeof(T);  // one head's K (or V) of a block
@@ -451,18 +478,19 @@ void cpu_engine::impl::attention_as(int layer, int n_tok, std::vector<const T*>&
     const int i0 = range_start(omp_get_thread_num(), nth), i1 = range_start(omp_get_thread_num() + 1, nth);
     for (int item = i0; item < i1; ++item) {
       if (item + 1 < i1) prefetch_item(item + 1);
-      const int t = item / KV, g = item % KV;  // the query heads of one KV head together: its K/V are read once
-      const auto& tk = tokens[t];
+      const int g = item % KV;  // the query heads of one KV head together: its K/V are read once
+      const auto [t0, cnt] = token_runs[static_cast<std::size_t>(item / KV)];
+      const auto& tk = tokens[t0];
       const auto blocks = seq_blocks[static_cast<std::size_t>(tk.seq_index)];
-      const int n_ctx = tk.pos + 1;
-      const int n_blk = (n_ctx + bs - 1) / bs;
+      const int n_ctx0 = tk.pos + 1;
+      const int n_blk = (n_ctx0 + cnt - 1 + bs - 1) / bs;  // the run's last token sees the most
       for (int b = 0; b < n_blk; ++b) {
         kp[b] = pool.k_block<T>(layer, blocks[b]) + static_cast<std::size_t>(g) * D * bs;  // [head_dim, block]
         vp[b] = pool.v_block<T>(layer, blocks[b]) + static_cast<std::size_t>(g) * bs * D;  // [block, head_dim]
       }
       const std::size_t head0 = static_cast<std::size_t>(g) * group * D;
-      ops::attend_paged_group(&qkv[static_cast<std::size_t>(t) * qkv_dim + head0], group, kp, vp, n_ctx, D, bs,
-                              scale, sc, &attn[static_cast<std::size_t>(t) * q_dim + head0]);
+      ops::attend_paged_tokens(&qkv[static_cast<std::size_t>(t0) * qkv_dim + head0], qkv_dim, group, cnt, kp, vp,
+                               n_ctx0, D, bs, scale, sc, &attn[static_cast<std::size_t>(t0) * q_dim + head0], q_dim);
     }
   }
 }

@@ -160,20 +160,39 @@ KAIROS_AVX512_ATTN inline __attribute__((always_inline)) v16f load16(const T* p)
   }
 }
 
-// G query heads against one KV head, AVX-512, block size 16, head_dim ND*16,
-// K/V elements of type T (float, or F16 bits).
-template <int ND, int G, class T>
-KAIROS_AVX512_ATTN void attend_group_avx512_b16(const float* q, const T* const* k_blocks, const T* const* v_blocks,
-                                                int n_ctx, float scale, float* sc, float* out) {
+// TT consecutive tokens of one sequence (contexts n_ctx0, n_ctx0 + 1, ...),
+// G query heads each, against one KV head: AVX-512, block size 16, head_dim
+// ND*16, K/V elements of type T (float, or F16 bits). TT = 1 is decode.
+//
+// A prefill chunk's tokens read the same K/V blocks: a tile of them loads each
+// block once for all its rows. Every row's arithmetic is exactly what TT = 1
+// does for that token alone (the same chains in the same order), so a result
+// never depends on the tile it was computed in, nor on how a prompt was cut
+// into chunks.
+// q: row (t, h) at q + t * q_stride + h * D; out likewise with out_stride;
+// sc: row (t, h) at sc + (t * G + h) * sc_stride, sc_stride >= the last
+// token's context rounded up to 16.
+template <int ND, int G, int TT, class T>
+KAIROS_AVX512_ATTN void attend_tile_avx512_b16(const float* q, std::size_t q_stride, const T* const* k_blocks,
+                                               const T* const* v_blocks, int n_ctx0, float scale, float* sc,
+                                               std::size_t sc_stride, float* out, std::size_t out_stride) {
   constexpr int D = ND * 16;
   // Rows of 16 elements per 64-byte line: 1 for F32, 2 for F16.
   constexpr int rows_per_line = static_cast<int>(64 / (16 * sizeof(T)));
-  const int n_blk = (n_ctx + 15) / 16;
-  const int n_pad = n_blk * 16;
+  const int n_blk = (n_ctx0 + TT - 1 + 15) / 16;  // the last token's blocks
+  auto ctx = [&](int t) { return n_ctx0 + t; };
+  auto blocks_of = [&](int t) { return (ctx(t) + 15) / 16; };
+  // The tile's q rows side by side ([TT * G, D]): one base register and
+  // constant offsets in the loop below, not a pointer per row.
+  alignas(64) float qt[TT * G * D];
+  for (int t = 0; t < TT; ++t) __builtin_memcpy(qt + t * G * D, q + t * q_stride, sizeof(float) * G * D);
+  auto row_q = [&](int t, int h) { return qt + (t * G + h) * D; };
+  auto row_sc = [&](int t, int h) { return sc + static_cast<std::size_t>(t * G + h) * sc_stride; };
   // Running maxima, lane-wise: a scalar max over each block's 16 scores was a
   // chain of 16 dependent compares per head, and cost ~15% of the kernel.
-  v16f mxv[G];
-  for (int h = 0; h < G; ++h) mxv[h] = v16f{} - 3.0e38f;
+  v16f mxv[TT][G];
+  for (int t = 0; t < TT; ++t)
+    for (int h = 0; h < G; ++h) mxv[t][h] = v16f{} - 3.0e38f;
   // The blocks are scattered 4-8 KB pieces, too short for the hardware
   // prefetcher to ramp up on, and decode attention is bound by reading them:
   // K two blocks ahead into L1, and this block's V into L2 for the second
@@ -191,7 +210,7 @@ KAIROS_AVX512_ATTN void attend_group_avx512_b16(const float* q, const T* const* 
     const T* k_ahead = b + 2 < n_blk ? k_blocks[b + 2] : nullptr;
     const T* k_far = b + 4 < n_blk ? k_blocks[b + 4] : nullptr;
     const T* v_now = v_blocks[b];
-    v16f a0[G] = {}, a1[G] = {};    // two chains per head (even and odd d)
+    v16f a0[TT][G] = {}, a1[TT][G] = {};  // two chains per row (even and odd d)
     for (int d = 0; d < D; d += 2) {
       if (k_ahead) __builtin_prefetch(k_ahead + static_cast<std::size_t>(d) * 16, 0, 3);
       if (k_far) __builtin_prefetch(k_far + static_cast<std::size_t>(d) * 16, 0, 2);
@@ -203,107 +222,170 @@ KAIROS_AVX512_ATTN void attend_group_avx512_b16(const float* q, const T* const* 
       }
       const v16f k0 = load16(kb + static_cast<std::size_t>(d) * 16);
       const v16f k1 = load16(kb + static_cast<std::size_t>(d + 1) * 16);
+      for (int t = 0; t < TT; ++t)
+        for (int h = 0; h < G; ++h) {
+          a0[t][h] += row_q(t, h)[d] * k0;
+          a1[t][h] += row_q(t, h)[d + 1] * k1;
+        }
+    }
+    for (int t = 0; t < TT; ++t) {
+      if (b >= blocks_of(t)) continue;  // past this token's context: computed, unused
+      const int n_valid = ctx(t) - b * 16;
       for (int h = 0; h < G; ++h) {
-        a0[h] += q[h * D + d] * k0;
-        a1[h] += q[h * D + d + 1] * k1;
+        v16f s = (a0[t][h] + a1[t][h]) * scale;
+        if (n_valid < 16)
+          for (int j = n_valid; j < 16; ++j) s[j] = -3.0e38f;
+        __builtin_memcpy(row_sc(t, h) + b * 16, &s, 64);
+        mxv[t][h] = mxv[t][h] > s ? mxv[t][h] : s;
       }
     }
-    const int n_valid = n_ctx - b * 16;
+  }
+  for (int t = 0; t < TT; ++t) {
+    const int nb = blocks_of(t), n_pad = nb * 16;
     for (int h = 0; h < G; ++h) {
-      v16f s = (a0[h] + a1[h]) * scale;
-      if (n_valid < 16)
-        for (int j = n_valid; j < 16; ++j) s[j] = -3.0e38f;
-      __builtin_memcpy(sc + static_cast<std::size_t>(h) * n_pad + b * 16, &s, 64);
-      mxv[h] = mxv[h] > s ? mxv[h] : s;
+      float mx = mxv[t][h][0];
+      for (int j = 1; j < 16; ++j) mx = mx > mxv[t][h][j] ? mx : mxv[t][h][j];
+      float* sh = row_sc(t, h);
+      for (int j = 0; j < n_pad; ++j) sh[j] -= mx;
+      exp_inplace(sh, n_pad);
+      v16f vsum = {};
+      for (int b = 0; b < nb; ++b) {
+        v16f e;
+        __builtin_memcpy(&e, sh + b * 16, 64);
+        vsum += e;
+      }
+      float sum = 0.f;
+      for (int i = 0; i < 16; ++i) sum += vsum[i];
+      const float inv = 1.0f / sum;
+      // The weights, normalised here in one vector pass: the loop below then
+      // takes each straight from memory as an fma's broadcast operand.
+      for (int j = 0; j < n_pad; ++j) sh[j] *= inv;
     }
   }
-  float mx[G];
-  for (int h = 0; h < G; ++h) {
-    mx[h] = mxv[h][0];
-    for (int j = 1; j < 16; ++j) mx[h] = mx[h] > mxv[h][j] ? mx[h] : mxv[h][j];
-    float* sh = sc + static_cast<std::size_t>(h) * n_pad;
-    for (int j = 0; j < n_pad; ++j) sh[j] -= mx[h];
-    exp_inplace(sh, n_pad);
-    v16f vsum = {};
-    for (int b = 0; b < n_blk; ++b) {
-      v16f e;
-      __builtin_memcpy(&e, sh + b * 16, 64);
-      vsum += e;
-    }
-    float sum = 0.f;
-    for (int i = 0; i < 16; ++i) sum += vsum[i];
-    const float inv = 1.0f / sum;
-    // The weights, normalised here in one vector pass: the loop below then
-    // takes each straight from memory as an fma's broadcast operand.
-    for (int j = 0; j < n_pad; ++j) sh[j] *= inv;
-  }
-  v16f o[G][ND] = {};
-  for (int b = 0; b < n_blk; ++b) {
-    const T* vb = v_blocks[b];  // [16, head_dim]
-    const int n_valid = n_ctx - b * 16 < 16 ? n_ctx - b * 16 : 16;
-    for (int j = 0; j < n_valid; ++j) {
-      const T* vr = vb + static_cast<std::size_t>(j) * D;
-      v16f v[ND];
-      for (int c = 0; c < ND; ++c) v[c] = load16(vr + c * 16);
-      for (int h = 0; h < G; ++h) {
-        const float w = sc[static_cast<std::size_t>(h) * n_pad + b * 16 + j];
-        for (int c = 0; c < ND; ++c) o[h][c] += w * v[c];
+  // V: TP tokens at a time, as many as keep their accumulators in registers.
+  constexpr int TP = TT * G * ND <= 24 ? TT : (G * ND <= 24 ? 24 / (G * ND) : 1);
+  for (int t0 = 0; t0 < TT; t0 += TP) {
+    const int tn = TT - t0 < TP ? TT - t0 : TP;
+    const int keys = ctx(t0 + tn - 1);  // the pass's last token sees the most
+    v16f o[TP][G][ND] = {};
+    for (int b = 0; b * 16 < keys; ++b) {
+      const T* vb = v_blocks[b];  // [16, head_dim]
+      const int n_valid = keys - b * 16 < 16 ? keys - b * 16 : 16;
+      for (int j = 0; j < n_valid; ++j) {
+        const int key = b * 16 + j;
+        const T* vr = vb + static_cast<std::size_t>(j) * D;
+        v16f v[ND];
+        for (int c = 0; c < ND; ++c) v[c] = load16(vr + c * 16);
+        for (int tt = 0; tt < TP; ++tt) {
+          if (tt >= tn || key >= ctx(t0 + tt)) continue;
+          for (int h = 0; h < G; ++h) {
+            const float w = row_sc(t0 + tt, h)[key];
+            for (int c = 0; c < ND; ++c) o[tt][h][c] += w * v[c];
+          }
+        }
       }
     }
+    for (int tt = 0; tt < tn; ++tt)
+      for (int h = 0; h < G; ++h)
+        for (int c = 0; c < ND; ++c)
+          __builtin_memcpy(out + (t0 + tt) * out_stride + static_cast<std::size_t>(h) * D + c * 16, &o[tt][h][c], 64);
   }
-  for (int h = 0; h < G; ++h)
-    for (int c = 0; c < ND; ++c) __builtin_memcpy(out + h * D + c * 16, &o[h][c], 64);
 }
 
-// Group sizes 1-4 (MHA and the usual GQA groups).
+// Tokens per tile: TT * G rows of two score chains each must stay in registers.
+constexpr int tile_tokens(int g) { return g <= 3 ? 4 : 3; }
+
+// Group sizes 1-4 (MHA and the usual GQA groups); n_tok tokens in tiles.
 template <int ND, class T>
-bool attend_group_dispatch(int n_q, const float* q, const T* const* kb, const T* const* vb, int n_ctx, float scale,
-                           float* sc, float* out) {
-  switch (n_q) {
-    case 1: attend_group_avx512_b16<ND, 1>(q, kb, vb, n_ctx, scale, sc, out); return true;
-    case 2: attend_group_avx512_b16<ND, 2>(q, kb, vb, n_ctx, scale, sc, out); return true;
-    case 3: attend_group_avx512_b16<ND, 3>(q, kb, vb, n_ctx, scale, sc, out); return true;
-    case 4: attend_group_avx512_b16<ND, 4>(q, kb, vb, n_ctx, scale, sc, out); return true;
-    default: return false;
+bool attend_tile_dispatch(int n_q, int n_tok, const float* q, std::size_t q_stride, const T* const* kb,
+                          const T* const* vb, int n_ctx0, float scale, float* sc, std::size_t sc_stride, float* out,
+                          std::size_t out_stride) {
+  if (n_q < 1 || n_q > 4) return false;
+  const int tmax = tile_tokens(n_q);
+  for (int t = 0; t < n_tok;) {
+    const int cnt = n_tok - t < tmax ? n_tok - t : tmax;
+    const float* qt = q + t * q_stride;
+    float* ot = out + t * out_stride;
+    const int c0 = n_ctx0 + t;
+#define KAIROS_TILE(G, TT)                                                                                     \
+  attend_tile_avx512_b16<ND, G, TT>(qt, q_stride, kb, vb, c0, scale, sc, sc_stride, ot, out_stride)
+#define KAIROS_TILES(G)            \
+  switch (cnt) {                   \
+    case 1: KAIROS_TILE(G, 1); break; \
+    case 2: KAIROS_TILE(G, 2); break; \
+    case 3: KAIROS_TILE(G, 3); break; \
+    default: KAIROS_TILE(G, 4); break; \
   }
+    switch (n_q) {
+      case 1: KAIROS_TILES(1) break;
+      case 2: KAIROS_TILES(2) break;
+      case 3: KAIROS_TILES(3) break;
+      default:
+        if (cnt == 1) KAIROS_TILE(4, 1);
+        else if (cnt == 2) KAIROS_TILE(4, 2);
+        else KAIROS_TILE(4, 3);
+        break;
+    }
+#undef KAIROS_TILES
+#undef KAIROS_TILE
+    t += cnt;
+  }
+  return true;
 }
 
 template <class T>
-void attend_group(const float* q, int n_q, const T* const* k_blocks, const T* const* v_blocks, int n_ctx,
-                  int head_dim, int block_size, float scale, float* scores, float* out) {
+void attend_tile(const float* q, std::size_t q_stride, int n_q, int n_tok, const T* const* k_blocks,
+                 const T* const* v_blocks, int n_ctx0, int head_dim, int block_size, float scale, float* scores,
+                 float* out, std::size_t out_stride) {
   static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-  if (avx512 && block_size == 16) {
-    bool done = false;
+  const int last = n_ctx0 + n_tok - 1;
+  const std::size_t sc_stride = static_cast<std::size_t>((last + block_size - 1) / block_size) * block_size;
+  auto tiles = [&](int nq, int nt, const float* qq, float* oo, int c0) {
+    if (!avx512 || block_size != 16) return false;
     switch (head_dim) {  // head sizes of the models we serve
-      case 32: done = attend_group_dispatch<2>(n_q, q, k_blocks, v_blocks, n_ctx, scale, scores, out); break;
-      case 64: done = attend_group_dispatch<4>(n_q, q, k_blocks, v_blocks, n_ctx, scale, scores, out); break;
-      case 128: done = attend_group_dispatch<8>(n_q, q, k_blocks, v_blocks, n_ctx, scale, scores, out); break;
-      default: break;
+      case 32: return attend_tile_dispatch<2>(nq, nt, qq, q_stride, k_blocks, v_blocks, c0, scale, scores, sc_stride, oo, out_stride);
+      case 64: return attend_tile_dispatch<4>(nq, nt, qq, q_stride, k_blocks, v_blocks, c0, scale, scores, sc_stride, oo, out_stride);
+      case 128: return attend_tile_dispatch<8>(nq, nt, qq, q_stride, k_blocks, v_blocks, c0, scale, scores, sc_stride, oo, out_stride);
+      default: return false;
     }
-    if (done) return;
-  }
-  // Other group sizes: head by head, through the one-head kernel where there is one.
-  for (int h = 0; h < n_q; ++h) {
-    const float* qh = q + static_cast<std::size_t>(h) * head_dim;
-    float* oh = out + static_cast<std::size_t>(h) * head_dim;
-    if (n_q > 1)
-      attend_group<T>(qh, 1, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, oh);
-    else
-      attend_paged_generic<T>(qh, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, oh);
-  }
+  };
+  if (tiles(n_q, n_tok, q, out, n_ctx0)) return;
+  // Other group sizes: token by token, head by head, through the one-head
+  // kernel where there is one.
+  for (int t = 0; t < n_tok; ++t)
+    for (int h = 0; h < n_q; ++h) {
+      const float* qh = q + t * q_stride + static_cast<std::size_t>(h) * head_dim;
+      float* oh = out + t * out_stride + static_cast<std::size_t>(h) * head_dim;
+      if (!tiles(1, 1, qh, oh, n_ctx0 + t))
+        attend_paged_generic<T>(qh, k_blocks, v_blocks, n_ctx0 + t, head_dim, block_size, scale, scores, oh);
+    }
 }
 
 }  // namespace
 
 void attend_paged_group(const float* q, int n_q, const float* const* k_blocks, const float* const* v_blocks,
                         int n_ctx, int head_dim, int block_size, float scale, float* scores, float* out) {
-  attend_group<float>(q, n_q, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, out);
+  attend_tile<float>(q, 0, n_q, 1, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, out, 0);
 }
 
 void attend_paged_group(const float* q, int n_q, const std::uint16_t* const* k_blocks,
                         const std::uint16_t* const* v_blocks, int n_ctx, int head_dim, int block_size, float scale,
                         float* scores, float* out) {
-  attend_group<std::uint16_t>(q, n_q, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, out);
+  attend_tile<std::uint16_t>(q, 0, n_q, 1, k_blocks, v_blocks, n_ctx, head_dim, block_size, scale, scores, out, 0);
+}
+
+void attend_paged_tokens(const float* q, std::size_t q_stride, int n_q, int n_tok, const float* const* k_blocks,
+                         const float* const* v_blocks, int n_ctx0, int head_dim, int block_size, float scale,
+                         float* scores, float* out, std::size_t out_stride) {
+  attend_tile<float>(q, q_stride, n_q, n_tok, k_blocks, v_blocks, n_ctx0, head_dim, block_size, scale, scores, out,
+                     out_stride);
+}
+
+void attend_paged_tokens(const float* q, std::size_t q_stride, int n_q, int n_tok, const std::uint16_t* const* k_blocks,
+                         const std::uint16_t* const* v_blocks, int n_ctx0, int head_dim, int block_size, float scale,
+                         float* scores, float* out, std::size_t out_stride) {
+  attend_tile<std::uint16_t>(q, q_stride, n_q, n_tok, k_blocks, v_blocks, n_ctx0, head_dim, block_size, scale, scores,
+                             out, out_stride);
 }
 
 }  // namespace kairos::ops

@@ -181,3 +181,65 @@ TEST_CASE("attention over F16 K/V equals the F32 kernels fed the widened values"
     }
   }
 }
+
+TEST_CASE("attention over a prefill chunk's tokens equals each token's own call, bit for bit") {
+  // Tiles share K/V loads among tokens; a row's result must not depend on
+  // its tile, or prefill would differ with the chunking and the batch.
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (int D : {32, 64, 128})
+    for (int bs : {16, 4})
+      for (int G : {1, 2, 3, 4, 5})
+        for (int n_tok : {1, 2, 3, 4, 5, 9})
+          for (int n_ctx0 : {1, 14, 16, 30}) {
+            CAPTURE(D);
+            CAPTURE(bs);
+            CAPTURE(G);
+            CAPTURE(n_tok);
+            CAPTURE(n_ctx0);
+            const int last = n_ctx0 + n_tok - 1, n_blk = (last + bs - 1) / bs;
+            std::vector<std::uint16_t> k16(static_cast<std::size_t>(n_blk + 3) * D * bs),
+                v16(static_cast<std::size_t>(n_blk + 3) * D * bs);
+            std::vector<float> kf(k16.size()), vf(v16.size());
+            for (auto& f : kf) f = nd(rng);
+            for (auto& f : vf) f = nd(rng);
+            ops::f32_to_f16(kf.data(), k16.data(), static_cast<int>(kf.size()));
+            ops::f32_to_f16(vf.data(), v16.data(), static_cast<int>(vf.size()));
+            std::vector<const std::uint16_t*> kp16, vp16;
+            std::vector<const float*> kpf, vpf;
+            for (int b = 0; b < n_blk; ++b) {  // scattered blocks
+              const std::size_t off = static_cast<std::size_t>((b * 2 + 1) % (n_blk + 3)) * D * bs;
+              kp16.push_back(k16.data() + off);
+              vp16.push_back(v16.data() + off);
+              kpf.push_back(kf.data() + off);
+              vpf.push_back(vf.data() + off);
+            }
+            // Token rows with room around them, as in the engine's qkv buffer.
+            const std::size_t q_stride = static_cast<std::size_t>(G) * D + 40, out_stride = static_cast<std::size_t>(G) * D + 8;
+            std::vector<float> q(n_tok * q_stride);
+            for (auto& f : q) f = nd(rng);
+            std::vector<float> sc(static_cast<std::size_t>(4) * G * (n_blk * bs + 64));
+            const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+            for (int dt = 0; dt < 2; ++dt) {
+              std::vector<float> tiled(n_tok * out_stride, -5.f), alone(n_tok * out_stride, -5.f);
+              if (dt == 0)
+                ops::attend_paged_tokens(q.data(), q_stride, G, n_tok, kp16.data(), vp16.data(), n_ctx0, D, bs, scale,
+                                         sc.data(), tiled.data(), out_stride);
+              else
+                ops::attend_paged_tokens(q.data(), q_stride, G, n_tok, kpf.data(), vpf.data(), n_ctx0, D, bs, scale,
+                                         sc.data(), tiled.data(), out_stride);
+              for (int t = 0; t < n_tok; ++t) {
+                if (dt == 0)
+                  ops::attend_paged_group(q.data() + t * q_stride, G, kp16.data(), vp16.data(), n_ctx0 + t, D, bs, scale,
+                                          sc.data(), alone.data() + t * out_stride);
+                else
+                  ops::attend_paged_group(q.data() + t * q_stride, G, kpf.data(), vpf.data(), n_ctx0 + t, D, bs, scale,
+                                          sc.data(), alone.data() + t * out_stride);
+              }
+              CAPTURE(dt);
+              CHECK(std::memcmp(tiled.data(), alone.data(), sizeof(float) * tiled.size()) == 0);
+              // Untouched between rows.
+              for (int t = 0; t < n_tok; ++t) CHECK(tiled[t * out_stride + G * D] == -5.f);
+            }
+          }
+}

@@ -76,10 +76,9 @@ struct cpu_engine::impl {
   std::vector<token_slot> tokens;
   std::vector<std::span<const std::int32_t>> seq_blocks;  // [batch]: each sequence's blocks, looked up once
   // Runs of consecutive tokens of one sequence (a prefill chunk, cut into
-  // pieces of at most kRunTokens; a decode token alone): attention's work
-  // items, with the KV heads. (first token index, count)
+  // pieces; a decode token alone): attention's work items, with the KV heads.
+  // (first token index, count)
   std::vector<std::pair<int, int>> token_runs;
-  static constexpr int kRunTokens = 16;
   std::vector<int> logit_token;  // token index of each logits row
   std::vector<kv_append> appends;
   kv_plan plan;
@@ -247,10 +246,12 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   p->act.resize(T * F);
   p->hl.resize(R * E);
   p->logits.resize(R * cfg.vocab_size);
-  // Per thread: the scores of one GQA group of query heads over the whole
-  // cache, for each of the (up to 4) tokens of an attention tile.
-  p->scores.resize(static_cast<std::size_t>(opts.n_threads) * 4 * (cfg.n_heads / cfg.n_kv_heads) *
-                   (static_cast<std::size_t>(n_blocks) * opts.block_size + 64));
+  // Per thread: the scores of one GQA group of query heads over the longest
+  // context a sequence can have, for each token of an attention tile.
+  p->scores.resize(static_cast<std::size_t>(opts.n_threads) * ops::max_tile_tokens * (cfg.n_heads / cfg.n_kv_heads) *
+                   (static_cast<std::size_t>(p->rope.n_positions() + opts.block_size - 1) / opts.block_size *
+                        opts.block_size +
+                    64));
   p->ptrs_per_thread = static_cast<std::size_t>(n_blocks);
   const std::size_t n_ptrs = static_cast<std::size_t>(opts.n_threads) * 2 * p->ptrs_per_thread;
   if (opts.kv_cache_dtype == kv_dtype::f16)
@@ -299,19 +300,21 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     }
     if (batch[i].want_logits) logit_token.push_back(static_cast<int>(tokens.size()) - 1);
   }
+  // Runs of at most 16 tokens, fewer where that would leave too few items
+  // (runs x KV heads) to split evenly among the threads.
+  const int run_cap = std::clamp(n_tok * cfg.n_kv_heads / (4 * opts.n_threads), ops::max_tile_tokens, 16);
   token_runs.clear();
   for (int t = 0; t < static_cast<int>(tokens.size()); ++t) {
     if (!token_runs.empty()) {
       auto& run = token_runs.back();
       const auto& prev = tokens[static_cast<std::size_t>(run.first + run.second - 1)];
-      if (run.second < kRunTokens && prev.seq_index == tokens[t].seq_index && prev.pos + 1 == tokens[t].pos) {
+      if (run.second < run_cap && prev.seq_index == tokens[t].seq_index && prev.pos + 1 == tokens[t].pos) {
         ++run.second;
         continue;
       }
     }
     token_runs.emplace_back(t, 1);
   }
-
 
   phase_clock pc(opts.time_phases ? &phases : nullptr);
   if (opts.time_phases) ++phases.forwards;
@@ -433,11 +436,9 @@ void cpu_engine::impl::attention_as(int layer, std::vector<const T*>& ptrs) {
   // this took attention from 8.1-9.2 ms to 7.2-8.1 with F32 K/V, 4.8-6.0 to
   // 4.5-5.0 with F16; a round-robin split with the same prefetch gained nothing.)
   const int n_items = static_cast<int>(token_runs.size()) * KV;
-  auto item_cost = [&](int item) {
+  auto item_cost = [&](int item) {  // sum over the run of (pos + 1 + 16)
     const auto [t0, cnt] = token_runs[static_cast<std::size_t>(item / KV)];
-    long long c = 0;
-    for (int t = t0; t < t0 + cnt; ++t) c += static_cast<long long>(tokens[t].pos) + 1 + 16;
-    return c;
+    return static_cast<long long>(cnt) * (tokens[t0].pos + 17) + static_cast<long long>(cnt) * (cnt - 1) / 2;
   };
   long long total_cost = 0;
   for (int item = 0; item < n_items; ++item) total_cost += item_cost(item);

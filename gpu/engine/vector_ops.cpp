@@ -293,7 +293,8 @@ KAIROS_AVX512_ATTN void attend_tile_avx512_b16(const float* q, std::size_t q_str
 }
 
 // Tokens per tile: TT * G rows of two score chains each must stay in registers.
-constexpr int tile_tokens(int g) { return g <= 3 ? 4 : 3; }
+constexpr int tile_tokens(int g) { return g <= 3 ? max_tile_tokens : 3; }
+static_assert(max_tile_tokens == 4, "attend_tile_dispatch instantiates tiles of 1-4 tokens");
 
 // Group sizes 1-4 (MHA and the usual GQA groups); n_tok tokens in tiles.
 template <int ND, class T>

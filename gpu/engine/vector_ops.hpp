@@ -31,20 +31,6 @@ void block_weighted_sum(const float* w, const float* v_block, float* out, int he
 void f32_to_f16(const float* x, std::uint16_t* y, int n);
 void f16_to_f32(const std::uint16_t* x, float* y, int n);
 
-// n_tok consecutive tokens of one sequence, contexts n_ctx0, n_ctx0 + 1, ...
-// (a prefill chunk), each with n_q query heads against the same KV head:
-// token t's q rows at q + t * q_stride ([n_q, head_dim]), its output at
-// out + t * out_stride. Each token's result is bitwise what
-// attend_paged_group gives it alone; the tokens share every K/V block load.
-// scores: scratch of min(n_tok, 4) * n_q * (n_ctx0 + n_tok - 1 rounded up to
-// the block size) floats.
-void attend_paged_tokens(const float* q, std::size_t q_stride, int n_q, int n_tok, const float* const* k_blocks,
-                         const float* const* v_blocks, int n_ctx0, int head_dim, int block_size, float scale,
-                         float* scores, float* out, std::size_t out_stride);
-void attend_paged_tokens(const float* q, std::size_t q_stride, int n_q, int n_tok, const std::uint16_t* const* k_blocks,
-                         const std::uint16_t* const* v_blocks, int n_ctx0, int head_dim, int block_size, float scale,
-                         float* scores, float* out, std::size_t out_stride);
-
 }  // namespace kairos::ops
 
 namespace kairos::ops {
@@ -63,13 +49,18 @@ void attend_paged_group(const float* q, int n_q, const std::uint16_t* const* k_b
                         const std::uint16_t* const* v_blocks, int n_ctx, int head_dim, int block_size, float scale,
                         float* scores, float* out);
 
+// Tokens per tile of attend_paged_tokens.
+inline constexpr int max_tile_tokens = 4;
+
 // n_tok consecutive tokens of one sequence, contexts n_ctx0, n_ctx0 + 1, ...
 // (a prefill chunk), each with n_q query heads against the same KV head:
 // token t's q rows at q + t * q_stride ([n_q, head_dim]), its output at
 // out + t * out_stride. Each token's result is bitwise what
-// attend_paged_group gives it alone; the tokens share every K/V block load.
-// scores: scratch of min(n_tok, 4) * n_q * (n_ctx0 + n_tok - 1 rounded up to
-// the block size) floats.
+// attend_paged_group gives it alone. On the AVX-512 path (block size 16,
+// head_dim 32/64/128, n_q <= 4) up to max_tile_tokens tokens share each K/V
+// block load; elsewhere the tokens run one by one.
+// scores: scratch of min(n_tok, max_tile_tokens) * n_q * (n_ctx0 + n_tok - 1
+// rounded up to the block size) floats.
 void attend_paged_tokens(const float* q, std::size_t q_stride, int n_q, int n_tok, const float* const* k_blocks,
                          const float* const* v_blocks, int n_ctx0, int head_dim, int block_size, float scale,
                          float* scores, float* out, std::size_t out_stride);

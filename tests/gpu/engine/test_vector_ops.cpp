@@ -135,6 +135,40 @@ TEST_CASE("f32_to_f16 and f16_to_f32 round to nearest even, like the compiler's 
   CHECK(lost == 0);
 }
 
+// n_blk K and V blocks of one KV head ([D, bs] and [bs, D]) in scattered,
+// distinct slots of a pool, as F16 and as the same values widened to F32.
+struct scattered_kv {
+  std::vector<std::uint16_t> k16, v16;
+  std::vector<float> kf, vf;
+  std::vector<const std::uint16_t*> kp16, vp16;
+  std::vector<const float*> kpf, vpf;
+
+  scattered_kv(int n_blk, int D, int bs, std::mt19937& rng) {
+    std::normal_distribution<float> nd(0.f, 1.f);
+    const std::size_t n = static_cast<std::size_t>(n_blk + 3) * D * bs;
+    k16.resize(n);
+    v16.resize(n);
+    kf.resize(n);
+    vf.resize(n);
+    for (auto& f : kf) f = nd(rng);
+    for (auto& f : vf) f = nd(rng);
+    ops::f32_to_f16(kf.data(), k16.data(), static_cast<int>(n));
+    ops::f32_to_f16(vf.data(), v16.data(), static_cast<int>(n));
+    ops::f16_to_f32(k16.data(), kf.data(), static_cast<int>(n));
+    ops::f16_to_f32(v16.data(), vf.data(), static_cast<int>(n));
+    std::vector<int> slot(n_blk + 3);
+    for (int b = 0; b < n_blk + 3; ++b) slot[b] = b;
+    std::shuffle(slot.begin(), slot.end(), rng);
+    for (int b = 0; b < n_blk; ++b) {
+      const std::size_t off = static_cast<std::size_t>(slot[b]) * D * bs;
+      kp16.push_back(k16.data() + off);
+      vp16.push_back(v16.data() + off);
+      kpf.push_back(kf.data() + off);
+      vpf.push_back(vf.data() + off);
+    }
+  }
+};
+
 TEST_CASE("attention over F16 K/V equals the F32 kernels fed the widened values") {
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.f, 1.f);
@@ -147,32 +181,14 @@ TEST_CASE("attention over F16 K/V equals the F32 kernels fed the widened values"
           CAPTURE(G);
           CAPTURE(n_ctx);
           const int n_blk = (n_ctx + bs - 1) / bs;
-          // Blocks in scattered order inside one pool.
-          std::vector<std::uint16_t> k16(static_cast<std::size_t>(n_blk + 3) * D * bs),
-              v16(static_cast<std::size_t>(n_blk + 3) * D * bs);
-          std::vector<float> kf(k16.size()), vf(v16.size());
-          for (auto& f : kf) f = nd(rng);
-          for (auto& f : vf) f = nd(rng);
-          ops::f32_to_f16(kf.data(), k16.data(), static_cast<int>(kf.size()));
-          ops::f32_to_f16(vf.data(), v16.data(), static_cast<int>(vf.size()));
-          ops::f16_to_f32(k16.data(), kf.data(), static_cast<int>(kf.size()));
-          ops::f16_to_f32(v16.data(), vf.data(), static_cast<int>(vf.size()));
-          std::vector<const std::uint16_t*> kp16, vp16;
-          std::vector<const float*> kpf, vpf;
-          for (int b = 0; b < n_blk; ++b) {
-            const std::size_t off = static_cast<std::size_t>((b * 2 + 1) % (n_blk + 3)) * D * bs;
-            kp16.push_back(k16.data() + off);
-            vp16.push_back(v16.data() + off);
-            kpf.push_back(kf.data() + off);
-            vpf.push_back(vf.data() + off);
-          }
+          const scattered_kv kv(n_blk, D, bs, rng);
           std::vector<float> q(static_cast<std::size_t>(G) * D);
           for (auto& f : q) f = nd(rng);
           std::vector<float> sc(static_cast<std::size_t>(G) * (n_blk * bs + 64));
           std::vector<float> o16(q.size()), o32(q.size());
           const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-          ops::attend_paged_group(q.data(), G, kp16.data(), vp16.data(), n_ctx, D, bs, scale, sc.data(), o16.data());
-          ops::attend_paged_group(q.data(), G, kpf.data(), vpf.data(), n_ctx, D, bs, scale, sc.data(), o32.data());
+          ops::attend_paged_group(q.data(), G, kv.kp16.data(), kv.vp16.data(), n_ctx, D, bs, scale, sc.data(), o16.data());
+          ops::attend_paged_group(q.data(), G, kv.kpf.data(), kv.vpf.data(), n_ctx, D, bs, scale, sc.data(), o32.data());
           double worst = 0;
           for (std::size_t i = 0; i < q.size(); ++i) worst = std::max(worst, std::fabs(double(o16[i]) - o32[i]));
           // The same kernels on the same values: the same arithmetic.
@@ -200,25 +216,7 @@ TEST_CASE("attention over a prefill chunk's tokens equals each token's own call,
             CAPTURE(n_tok);
             CAPTURE(n_ctx0);
             const int last = n_ctx0 + n_tok - 1, n_blk = (last + bs - 1) / bs;
-            std::vector<std::uint16_t> k16(static_cast<std::size_t>(n_blk + 3) * D * bs),
-                v16(static_cast<std::size_t>(n_blk + 3) * D * bs);
-            std::vector<float> kf(k16.size()), vf(v16.size());
-            for (auto& f : kf) f = nd(rng);
-            for (auto& f : vf) f = nd(rng);
-            ops::f32_to_f16(kf.data(), k16.data(), static_cast<int>(kf.size()));
-            ops::f32_to_f16(vf.data(), v16.data(), static_cast<int>(vf.size()));
-            std::vector<const std::uint16_t*> kp16, vp16;
-            std::vector<const float*> kpf, vpf;
-            std::vector<int> slot(n_blk + 3);  // blocks in scattered, distinct slots
-            for (int b = 0; b < n_blk + 3; ++b) slot[b] = b;
-            std::shuffle(slot.begin(), slot.end(), rng);
-            for (int b = 0; b < n_blk; ++b) {
-              const std::size_t off = static_cast<std::size_t>(slot[b]) * D * bs;
-              kp16.push_back(k16.data() + off);
-              vp16.push_back(v16.data() + off);
-              kpf.push_back(kf.data() + off);
-              vpf.push_back(vf.data() + off);
-            }
+            const scattered_kv kv(n_blk, D, bs, rng);
             // Token rows with room around them, as in the engine's qkv buffer.
             const std::size_t q_stride = static_cast<std::size_t>(G) * D + 40, out_stride = static_cast<std::size_t>(G) * D + 8;
             std::vector<float> q(n_tok * q_stride);
@@ -229,17 +227,17 @@ TEST_CASE("attention over a prefill chunk's tokens equals each token's own call,
             for (int dt = 0; dt < 2; ++dt) {
               std::vector<float> tiled(n_tok * out_stride, -5.f), alone(n_tok * out_stride, -5.f);
               if (dt == 0)
-                ops::attend_paged_tokens(q.data(), q_stride, G, n_tok, kp16.data(), vp16.data(), n_ctx0, D, bs, scale,
+                ops::attend_paged_tokens(q.data(), q_stride, G, n_tok, kv.kp16.data(), kv.vp16.data(), n_ctx0, D, bs, scale,
                                          sc.data(), tiled.data(), out_stride);
               else
-                ops::attend_paged_tokens(q.data(), q_stride, G, n_tok, kpf.data(), vpf.data(), n_ctx0, D, bs, scale,
+                ops::attend_paged_tokens(q.data(), q_stride, G, n_tok, kv.kpf.data(), kv.vpf.data(), n_ctx0, D, bs, scale,
                                          sc.data(), tiled.data(), out_stride);
               for (int t = 0; t < n_tok; ++t) {
                 if (dt == 0)
-                  ops::attend_paged_group(q.data() + t * q_stride, G, kp16.data(), vp16.data(), n_ctx0 + t, D, bs, scale,
+                  ops::attend_paged_group(q.data() + t * q_stride, G, kv.kp16.data(), kv.vp16.data(), n_ctx0 + t, D, bs, scale,
                                           sc.data(), alone.data() + t * out_stride);
                 else
-                  ops::attend_paged_group(q.data() + t * q_stride, G, kpf.data(), vpf.data(), n_ctx0 + t, D, bs, scale,
+                  ops::attend_paged_group(q.data() + t * q_stride, G, kv.kpf.data(), kv.vpf.data(), n_ctx0 + t, D, bs, scale,
                                           sc.data(), alone.data() + t * out_stride);
               }
               CAPTURE(dt);

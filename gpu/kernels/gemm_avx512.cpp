@@ -82,6 +82,11 @@ KAIROS_AVX512 inline __attribute__((always_inline)) __m512 swiglu16(__m512 g, __
   return _mm512_mul_ps(_mm512_div_ps(g, _mm512_fmadd_ps(p, scale, _mm512_set1_ps(1.0f))), u);
 }
 
+// The first nv of a vector's 16 lanes (all of them from 16 on): the ragged last panel's columns.
+inline __mmask16 tail_mask(int nv) {
+  return nv >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nv) - 1u);
+}
+
 template <int MR, int NP, bool PACKED>
 KAIROS_AVX512 void ukr(const ukr_args& g) {
   constexpr int NV = 2 * NP;
@@ -106,7 +111,7 @@ KAIROS_AVX512 void ukr(const ukr_args& g) {
     for (int p = 0; p < NP; ++p) {
       const int nv = g.ncols - p * 16;
       if (nv <= 0) break;
-      const __mmask16 msk = nv >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nv) - 1u);
+      const __mmask16 msk = tail_mask(nv);
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) _mm512_mask_storeu_ps(y + i * ldy + p * 16, msk, swiglu16(c[i][2 * p], c[i][2 * p + 1]));
     }
@@ -120,7 +125,7 @@ KAIROS_AVX512 void ukr(const ukr_args& g) {
     const int col = j * 16;
     const int nv = ncols - col;
     if (nv <= 0) break;
-    const __mmask16 msk = nv >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nv) - 1u);
+    const __mmask16 msk = tail_mask(nv);
     const __m512 bias = bias_p ? _mm512_maskz_loadu_ps(msk, bias_p + col) : _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "gpu/cuda/cuda_check.hpp"
@@ -164,6 +165,7 @@ struct cuda_engine::impl {
   int last_rows = 0;
 
   std::vector<graph_entry> graphs;
+  std::vector<std::pair<int, step_shape>> warmed_shapes;  // (bucket, shape) run once eagerly, not yet captured
   bool device_failed = false;
 
   impl(const model_config& c, const cuda_engine_options& o, int blocks, int max_len)
@@ -256,12 +258,10 @@ status cuda_engine::impl::alloc_buffers() {
   KAIROS_TRY_STATUS(act.alloc(T * F));
   KAIROS_TRY_STATUS(hl.alloc(R * E));
   KAIROS_TRY_STATUS(logits.alloc(R * V));
-  // The largest decode split any plan can ask for: every token a sequence
-  // at the longest context.
-  const auto worst = k::plan_decode_attention(static_cast<int>(T), cfg.n_heads, cfg.n_kv_heads, D, max_seq_len, n_sms);
-  std::size_t ws = worst.workspace_floats;
-  for (int b = 1; b <= static_cast<int>(std::min<std::size_t>(T, 4096)); b *= 2)
-    ws = std::max(ws, k::plan_decode_attention(b, cfg.n_heads, cfg.n_kv_heads, D, max_seq_len, n_sms).workspace_floats);
+  // Workspace for any decode plan: up to T sequences (a graph bucket or an
+  // eager batch), any context up to the longest.
+  const std::size_t ws =
+      k::decode_attention_workspace_bound(static_cast<int>(T), cfg.n_heads, cfg.n_kv_heads, D, max_seq_len, n_sms);
   dec_ws_floats = ws;
   KAIROS_TRY_STATUS(dec_ws.alloc(ws));
 
@@ -335,6 +335,12 @@ result<std::unique_ptr<cuda_engine::impl>> cuda_engine::impl::make(const model_c
     return make_error("cuda engine: max_batch_tokens and max_logit_rows must be positive");
   if (cfg.hidden_size % 8 != 0 || cfg.ffn_size % 8 != 0 || cfg.head_dim % 8 != 0)
     return make_error("cuda engine: hidden_size, ffn_size and head_dim must be multiples of 8");
+  // The decode kernel is compiled for these shapes (KAIROS_DISPATCH_HEAD_DIM
+  // and KAIROS_DISPATCH_GROUP): refuse others here, not at the first decode step.
+  const int group = cfg.n_heads / std::max(1, cfg.n_kv_heads);
+  if (group != 1 && group != 2 && group != 3 && group != 4 && group != 6 && group != 8)
+    return make_error("cuda engine: " + std::to_string(group) +
+                      " query heads per KV head is not supported by the decode kernel (1, 2, 3, 4, 6 or 8)");
   const int max_len = opts.max_seq_len > 0 ? opts.max_seq_len : std::max(cfg.max_position, 1);
   const int kv_tokens = opts.kv_tokens > 0 ? opts.kv_tokens : max_len;
   const int n_blocks = (kv_tokens + opts.block_size - 1) / opts.block_size;
@@ -388,6 +394,9 @@ result<std::unique_ptr<cuda_engine>> cuda_engine::create(const model_config& cfg
     KAIROS_TRY_STATUS(lw.down.alloc(static_cast<std::size_t>(E) * F));
     KAIROS_TRY_STATUS(upload_bf16(*find(pre + "mlp.down_proj.weight"), lw.down.p, f32, b16));
   }
+  // The start-up memsets and pageable copies ran on the legacy stream, which
+  // the engine's non-blocking stream does not wait for.
+  KAIROS_CUDA_TRY(cudaDeviceSynchronize());
   return std::unique_ptr<cuda_engine>(new cuda_engine(std::move(p)));
 }
 
@@ -437,7 +446,9 @@ result<std::unique_ptr<cuda_engine>> cuda_engine::create_random(const model_conf
     KAIROS_TRY_STATUS(normal(lw.gate_up, 2ull * F * E));
     KAIROS_TRY_STATUS(normal(lw.down, static_cast<std::size_t>(E) * F));
   }
-  KAIROS_CUDA_TRY(cudaStreamSynchronize(p->stream));
+  // The start-up memsets and pageable copies ran on the legacy stream, which
+  // the engine's non-blocking stream does not wait for.
+  KAIROS_CUDA_TRY(cudaDeviceSynchronize());
   return std::unique_ptr<cuda_engine>(new cuda_engine(std::move(p)));
 }
 
@@ -563,21 +574,36 @@ status cuda_engine::impl::launch_decode_graph(const step_shape& s, int bucket) {
   for (auto& e : graphs)
     if (e.batch == bucket && e.shape == s) g = &e;
   if (!g) {
-    // Capture once per bucket: kernel arguments point into the fixed plan
+    // A shape's first step runs eagerly, so that its kernels' modules load
+    // and cuBLAS picks its algorithms outside any capture; the second is
+    // captured, once per bucket: kernel arguments point into the fixed plan
     // regions, whose contents are refreshed before every replay.
-    cudaGraph_t graph = nullptr;
-    KAIROS_CUDA_TRY(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    status st = enqueue(s);
-    const cudaError_t end = cudaStreamEndCapture(stream, &graph);
-    if (!st) {
-      if (graph) cudaGraphDestroy(graph);
-      return st;
+    bool seen = false;
+    for (const auto& w : warmed_shapes) seen = seen || (w.first == bucket && w.second == s);
+    if (!seen) {
+      warmed_shapes.emplace_back(bucket, s);
+      return enqueue(s);
     }
-    KAIROS_CUDA_TRY(end);
+    cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
-    const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    KAIROS_CUDA_TRY(inst);
+    status st;
+    cudaError_t err = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
+    if (err == cudaSuccess) {
+      st = enqueue(s);
+      err = cudaStreamEndCapture(stream, &graph);
+      if (st && err == cudaSuccess) err = cudaGraphInstantiate(&exec, graph, 0);
+      if (graph) cudaGraphDestroy(graph);
+    }
+    if (!st || err != cudaSuccess) {
+      // A failed capture costs the graphs, not the engine: this step and
+      // every later one run eagerly (a real device error fails there).
+      (void)cudaGetLastError();
+      if (exec) cudaGraphExecDestroy(exec);
+      opts.cuda_graphs = false;
+      std::fprintf(stderr, "kairos cuda engine: CUDA graph capture failed (%s); decode runs without graphs\n",
+                   !st ? st.message().c_str() : cudaGetErrorString(err));
+      return enqueue(s);
+    }
     graphs.push_back({bucket, s, exec});
     g = &graphs.back();
   }
@@ -682,6 +708,8 @@ forward_result cuda_engine::impl::run(std::span<const batch_sequence> batch, boo
     s.n_rows = bucket;
     s.n_dec = bucket;
     s.dplan = k::plan_decode_attention(bucket, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, max_seq_len, n_sms);
+    if (s.dplan.workspace_floats > dec_ws_floats)
+      return device_fail(make_error("decode attention workspace too small (internal)"));
     if (auto st = upload_plan(bucket, bucket, bucket, n_dec, 0); !st) return device_fail(st);
     if (auto st = launch_decode_graph(s, bucket); !st) return device_fail(st);
   } else {

@@ -231,18 +231,30 @@ cudaError_t launch(const decode_attention_params& p, const decode_attention_plan
 
 }  // namespace
 
+namespace {
+
+// At most 1024 keys a split: 16 KB of scores for a group of 4 keeps a dozen
+// CTAs resident per SM, enough loads in flight to stream the cache.
+int max_partition(int n_heads, int n_kv_heads) {
+  const int group = std::max(1, n_heads / std::max(1, n_kv_heads));
+  return std::max(32, std::min(1024, (kMaxScoreFloats / group) / 32 * 32));
+}
+
+// About two CTAs per SM over the batch.
+int wanted_splits(int n_seqs, int n_kv_heads, int n_sms) {
+  const int base = std::max(1, n_seqs * std::max(1, n_kv_heads));
+  return std::max(1, (2 * n_sms + base - 1) / base);
+}
+
+}  // namespace
+
 decode_attention_plan plan_decode_attention(int n_seqs, int n_heads, int n_kv_heads, int head_dim, int max_context,
                                             int n_sms) {
   decode_attention_plan plan;
-  const int group = std::max(1, n_heads / std::max(1, n_kv_heads));
-  // At most 1024 keys a split: 16 KB of scores for a group of 4 keeps a
-  // dozen CTAs resident per SM, enough loads in flight to stream the cache.
-  const int max_part = std::max(32, std::min(1024, (kMaxScoreFloats / group) / 32 * 32));
+  const int max_part = max_partition(n_heads, n_kv_heads);
   const int ctx = std::max(1, max_context);
-  const int base = std::max(1, n_seqs * n_kv_heads);
-  // About two CTAs per SM over the batch; a split below 128 keys costs more
-  // in the combine than it saves.
-  const int want = std::max(1, (2 * n_sms + base - 1) / base);
+  // A split below 128 keys costs more in the combine than it saves.
+  const int want = wanted_splits(n_seqs, n_kv_heads, n_sms);
   int part = (ctx + want - 1) / want;
   part = std::max(part, std::min(ctx, 128));
   part = (part + 31) / 32 * 32;
@@ -252,6 +264,25 @@ decode_attention_plan plan_decode_attention(int n_seqs, int n_heads, int n_kv_he
   plan.workspace_floats =
       plan.n_splits > 1 ? static_cast<std::size_t>(n_seqs) * n_heads * plan.n_splits * (head_dim + 2) : 0;
   return plan;
+}
+
+std::size_t decode_attention_workspace_bound(int max_seqs, int n_heads, int n_kv_heads, int head_dim, int max_context,
+                                             int n_sms) {
+  // The plan's splits are not monotone in the batch size nor in the context
+  // (the partition is rounded up to 32 keys), so bound them for each batch
+  // size: a capped partition gives ceil(ctx / max_part) splits; otherwise the
+  // partition is at least ceil(ctx / want) keys and at least min(ctx, 128),
+  // so the splits are at most want, and at most ceil(ctx / 128) (1 below 128
+  // keys). The largest context gives the largest of each.
+  const int L = std::max(1, max_context);
+  const int max_part = max_partition(n_heads, n_kv_heads);
+  std::size_t ws = 0;
+  for (int n = 1; n <= max_seqs; ++n) {
+    const int by_keys = L >= 128 ? (L + 127) / 128 : 1;
+    const int splits = std::max((L + max_part - 1) / max_part, std::min(wanted_splits(n, n_kv_heads, n_sms), by_keys));
+    if (splits > 1) ws = std::max(ws, static_cast<std::size_t>(n) * n_heads * splits * (head_dim + 2));
+  }
+  return ws;
 }
 
 cudaError_t decode_attention(const decode_attention_params& p, const decode_attention_plan& plan,

@@ -27,6 +27,11 @@ struct decode_attention_plan {
 decode_attention_plan plan_decode_attention(int n_seqs, int n_heads, int n_kv_heads, int head_dim, int max_context,
                                             int n_sms);
 
+// Floats of workspace that covers every plan_decode_attention(n, ...,
+// context, n_sms) with n <= max_seqs and context <= max_context.
+std::size_t decode_attention_workspace_bound(int max_seqs, int n_heads, int n_kv_heads, int head_dim, int max_context,
+                                             int n_sms);
+
 struct decode_attention_params {
   const __nv_bfloat16* q = nullptr;        // [n_rows, q_stride]; head h at h * head_dim
   int q_stride = 0;

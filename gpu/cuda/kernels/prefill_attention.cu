@@ -1,6 +1,7 @@
 #include <mma.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "gpu/cuda/kernels/common.cuh"
 #include "gpu/cuda/kernels/prefill_attention.cuh"
@@ -171,12 +172,19 @@ __global__ void __launch_bounds__(kThreads) prefill_attention_kernel(prefill_att
 template <int D>
 cudaError_t launch(const prefill_attention_params& p, cudaStream_t stream) {
   constexpr int bytes = smem_layout<D>::bytes;
-  // Raising the dynamic shared-memory limit is not a launch: once per
-  // process and kernel (thread-safe static init), outside any graph capture
-  // as long as the first call is eager.
-  static const cudaError_t attr =
-      cudaFuncSetAttribute(prefill_attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (attr != cudaSuccess) return attr;
+  // Raising the dynamic shared-memory limit is not a launch, and it holds
+  // for the current device's context only: once per device and kernel (two
+  // threads racing both set the same value, which is harmless).
+  constexpr int kMaxDevices = 64;
+  static std::atomic<bool> raised[kMaxDevices];
+  int dev = 0;
+  if (const cudaError_t e = cudaGetDevice(&dev); e != cudaSuccess) return e;
+  if (dev < 0 || dev >= kMaxDevices || !raised[dev].load(std::memory_order_acquire)) {
+    const cudaError_t attr =
+        cudaFuncSetAttribute(prefill_attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (attr != cudaSuccess) return attr;
+    if (dev >= 0 && dev < kMaxDevices) raised[dev].store(true, std::memory_order_release);
+  }
   prefill_attention_kernel<D><<<dim3(p.n_tiles, p.n_kv_heads), kThreads, bytes, stream>>>(p);
   return cudaGetLastError();
 }

@@ -16,8 +16,10 @@ __host__ __device__ inline std::uint64_t mix64(std::uint64_t z) {  // splitmix64
 __host__ __device__ inline float uniform01(std::uint64_t seed, std::uint64_t counter, int token) {
   const std::uint64_t h = mix64(mix64(seed ^ 0x9e3779b97f4a7c15ull) + counter * 0xd1b54a32d192ed03ull +
                                 static_cast<std::uint64_t>(token));
-  // 24 random bits, centred in their cell: never 0, never 1.
-  return (static_cast<float>(h >> 40) + 0.5f) * (1.0f / 16777216.0f);
+  // 23 random bits, centred in their cell: (i + 0.5) / 2^23 is exact in a
+  // float, so u is never 0 and never 1 (with 24 bits the top cell rounded to
+  // 1.0, and -log(-log(1)) = +inf won the draw whatever the token's odds).
+  return (static_cast<float>(h >> 41) + 0.5f) * (1.0f / 8388608.0f);
 }
 
 // Order-preserving map of floats to unsigned ints, for bisection on values.
@@ -88,42 +90,49 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(sample_params p) {
   for (int i = threadIdx.x; i < V; i += kThreads) mx = fmaxf(mx, l[i]);
   mx = block_max(mx, scratch);
 
-  // Threshold (as an order key): tokens with key >= thr are kept. Top-k:
-  // the largest thr with count >= k; top-p: the largest with mass >= p Z.
-  // The kept set is the smaller of the two, i.e. the larger threshold.
+  // Threshold (as an order key): tokens with key >= thr are kept. Top-k
+  // first: the largest thr with count >= k. Then top-p within what top-k
+  // kept, as the CPU sampler, Hugging Face and vLLM do: the largest thr with
+  // mass >= p * (the kept set's mass). Ties at the k-th value are all kept
+  // (the CPU sampler keeps exactly k, lowest ids first).
   unsigned thr = 0;
   const bool use_k = sr.top_k > 0 && sr.top_k < V;
   const bool use_p = sr.top_p < 1.f;
-  if (use_k || use_p) {
-    float z = 0.f;
-    for (int i = threadIdx.x; i < V; i += kThreads) z += __expf((l[i] - mx) * inv_t);
+  // 32 halvings of [lo, hi] pin a threshold to an exact float value.
+  // Invariant: the criterion holds at lo. Upper midpoints (never equal to lo
+  // while lo < hi), without overflow.
+  auto upper_mid = [](unsigned lo, unsigned hi) { return lo + (hi - lo) / 2 + ((hi - lo) & 1u); };
+  if (use_k) {
+    unsigned lo = 0, hi = 0xffffffffu;
+    for (int it = 0; it < 33 && lo < hi; ++it) {
+      const unsigned mid = upper_mid(lo, hi);
+      float cnt = 0.f;
+      for (int i = threadIdx.x; i < V; i += kThreads) cnt += key_of(l[i]) >= mid ? 1.f : 0.f;
+      cnt = block_sum(cnt, scratch);
+      if (cnt >= static_cast<float>(sr.top_k)) lo = mid; else hi = mid - 1;
+    }
+    thr = lo;
+  }
+  if (use_p) {
+    float z = 0.f;  // the mass top-k kept
+    for (int i = threadIdx.x; i < V; i += kThreads)
+      if (key_of(l[i]) >= thr) z += __expf((l[i] - mx) * inv_t);
     z = block_sum(z, scratch);
     const float target = sr.top_p * z;
-    unsigned lo_k = 0, lo_p = 0;  // invariant: criterion holds at lo
-    unsigned hi_k = use_k ? 0xffffffffu : 0u, hi_p = use_p ? 0xffffffffu : 0u;
-    // 32 halvings of [lo, hi] pin each threshold to an exact float value.
-    for (int it = 0; it < 33 && (lo_k < hi_k || lo_p < hi_p); ++it) {
-      // Upper midpoints (never equal to lo while lo < hi), without overflow.
-      const unsigned mid_k = lo_k + (hi_k - lo_k) / 2 + ((hi_k - lo_k) & 1u);
-      const unsigned mid_p = lo_p + (hi_p - lo_p) / 2 + ((hi_p - lo_p) & 1u);
-      float cnt = 0.f, mass = 0.f;
-      for (int i = threadIdx.x; i < V; i += kThreads) {
-        const float v = l[i];
-        const unsigned k = key_of(v);
-        if (k >= mid_k) cnt += 1.f;
-        if (k >= mid_p) mass += __expf((v - mx) * inv_t);
-      }
-      cnt = block_sum(cnt, scratch);
+    unsigned lo = thr, hi = 0xffffffffu;
+    for (int it = 0; it < 33 && lo < hi; ++it) {
+      const unsigned mid = upper_mid(lo, hi);
+      float mass = 0.f;
+      for (int i = threadIdx.x; i < V; i += kThreads)
+        if (key_of(l[i]) >= mid) mass += __expf((l[i] - mx) * inv_t);
       mass = block_sum(mass, scratch);
-      if (lo_k < hi_k) {
-        if (cnt >= static_cast<float>(sr.top_k)) lo_k = mid_k; else hi_k = mid_k - 1;
-      }
-      if (lo_p < hi_p) {
-        if (mass >= target) lo_p = mid_p; else hi_p = mid_p - 1;
-      }
+      if (mass >= target) lo = mid; else hi = mid - 1;
     }
-    thr = max(lo_k, lo_p);
+    thr = lo;
   }
+  // At least the most likely token stays (top_p <= 0 kept none, and the
+  // draw below wrote token INT_MAX).
+  thr = min(thr, key_of(mx));
 
   // Gumbel-max over the kept tokens.
   arg_best b{-INFINITY, 0x7fffffff};
@@ -131,7 +140,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(sample_params p) {
     const float v = l[i];
     if (key_of(v) < thr) continue;
     const float u = uniform01(sr.seed, sr.counter, i);
-    const float g = -__logf(-__logf(u));
+    const float g = -logf(-logf(u));  // not __logf: its error near u = 1 reaches 0 and the sign
     b = better(b, arg_best{(v - mx) * inv_t + g, i});
   }
   b = block_argmax(b, sv, si);

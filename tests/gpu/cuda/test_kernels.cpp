@@ -386,7 +386,7 @@ void test_gemm() {
 
 void test_sampling() {
   std::printf("sample_tokens\n");
-  const int V = 1000, R = 6;
+  const int V = 1000, R = 8;
   auto l = randn(static_cast<std::size_t>(R) * V, 2.f);
   l[3 * V + 10] = l[3 * V + 20] = 50.f;  // a tie: argmax takes the lower index
   std::vector<k::sample_row> rows(R);
@@ -395,7 +395,9 @@ void test_sampling() {
   rows[2] = {0.8f, 20, 1.f, 3, 7};   // top-k
   rows[3] = {0.f, 0, 1.f, 4, 0};     // greedy with a tie
   rows[4] = {1.f, 0, 0.5f, 5, 1};    // top-p
-  rows[5] = {0.7f, 50, 0.8f, 6, 2};  // both
+  rows[5] = {0.7f, 50, 0.8f, 6, 2};  // both: top-p of what top-k kept
+  rows[6] = {1.f, 0, 0.f, 7, 3};     // top-p 0: the most likely token, not none
+  rows[7] = {2.f, 3, 0.3f, 8, 4};    // both, where top-p of the whole vocabulary would keep more
   dbuf<float> dl(l);
   dbuf<k::sample_row> dr(rows);
   dbuf<std::int32_t> dt(R);
@@ -405,23 +407,23 @@ void test_sampling() {
     return static_cast<int>(std::max_element(l.begin() + static_cast<long>(r) * V, l.begin() + static_cast<long>(r + 1) * V) -
                             (l.begin() + static_cast<long>(r) * V));
   };
-  // The kept set of a row, by sorting: top-k, then the smallest prefix
-  // with mass >= top_p.
+  // The kept set of a row, by sorting: top-k, then the smallest prefix of
+  // those with mass >= top_p of theirs (the CPU sampler's convention).
   auto kept = [&](int r) {
     const auto& s = rows[r];
     std::vector<int> idx(V);
     std::iota(idx.begin(), idx.end(), 0);
     const float* row = l.data() + static_cast<std::size_t>(r) * V;
     std::sort(idx.begin(), idx.end(), [&](int a, int b) { return row[a] > row[b]; });
-    double z = 0, mx = row[idx[0]];
-    for (int i = 0; i < V; ++i) z += std::exp((row[i] - mx) / s.temperature);
+    const double mx = row[idx[0]];
     int n = s.top_k > 0 ? std::min(s.top_k, V) : V;
     if (s.top_p < 1.f) {
-      double m = 0;
-      for (int i = 0; i < V; ++i) {
+      double z = 0, m = 0;
+      for (int i = 0; i < n; ++i) z += std::exp((row[idx[i]] - mx) / s.temperature);
+      for (int i = 0; i < n; ++i) {
         m += std::exp((row[idx[i]] - mx) / s.temperature) / z;
         if (m >= s.top_p) {
-          n = std::min(n, i + 1);
+          n = i + 1;
           break;
         }
       }
@@ -431,7 +433,19 @@ void test_sampling() {
   KCHECK(tok[0] == argmax(0), "greedy = argmax");
   KCHECK(tok[1] == argmax(1), "top-k 1 = argmax");
   KCHECK(tok[3] == 10, "greedy tie goes to the lower index");
-  for (int r : {2, 4, 5}) {
+  KCHECK(tok[6] == argmax(6), "top-p 0 keeps the most likely token");
+  // The Gumbel draw's uniform is strictly inside (0, 1): 2^25 draws reach its
+  // top cell about 4 times (24 random bits rounded that cell to 1.0: +inf).
+  {
+    float lo = 1.f, hi = 0.f;
+    for (int t = 0; t < (1 << 25); ++t) {
+      const float u = k::sample_uniform_host(99, 5, t);
+      lo = std::min(lo, u);
+      hi = std::max(hi, u);
+    }
+    KCHECK(lo > 0.f && hi < 1.f, "uniform draws in (0, 1): min " + std::to_string(lo) + ", max " + std::to_string(1.0 - hi) + " below 1");
+  }
+  for (int r : {2, 4, 5, 7}) {
     auto ks = kept(r);
     KCHECK(std::find(ks.begin(), ks.end(), tok[r]) != ks.end(),
            "row " + std::to_string(r) + ": sampled token in the top-k/top-p set (size " + std::to_string(ks.size()) + ")");

@@ -586,10 +586,9 @@ status cuda_engine::impl::launch_decode_graph(const step_shape& s, int bucket) {
     }
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
-    status st;
     cudaError_t err = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
+    const status st = err == cudaSuccess ? enqueue(s) : status{};
     if (err == cudaSuccess) {
-      st = enqueue(s);
       err = cudaStreamEndCapture(stream, &graph);
       if (st && err == cudaSuccess) err = cudaGraphInstantiate(&exec, graph, 0);
       if (graph) cudaGraphDestroy(graph);

@@ -335,12 +335,12 @@ result<std::unique_ptr<cuda_engine::impl>> cuda_engine::impl::make(const model_c
     return make_error("cuda engine: max_batch_tokens and max_logit_rows must be positive");
   if (cfg.hidden_size % 8 != 0 || cfg.ffn_size % 8 != 0 || cfg.head_dim % 8 != 0)
     return make_error("cuda engine: hidden_size, ffn_size and head_dim must be multiples of 8");
-  // The decode kernel is compiled for these shapes (KAIROS_DISPATCH_HEAD_DIM
-  // and KAIROS_DISPATCH_GROUP): refuse others here, not at the first decode step.
+  // A shape the decode kernel is not compiled for is refused here, not at
+  // the first decode step (which would mark the engine failed).
   const int group = cfg.n_heads / std::max(1, cfg.n_kv_heads);
-  if (group != 1 && group != 2 && group != 3 && group != 4 && group != 6 && group != 8)
-    return make_error("cuda engine: " + std::to_string(group) +
-                      " query heads per KV head is not supported by the decode kernel (1, 2, 3, 4, 6 or 8)");
+  if (k::decode_attention_supports(cfg.head_dim, group) != cudaSuccess)
+    return make_error("cuda engine: head_dim " + std::to_string(cfg.head_dim) + " with " + std::to_string(group) +
+                      " query heads per KV head is not supported by the decode attention kernel");
   const int max_len = opts.max_seq_len > 0 ? opts.max_seq_len : std::max(cfg.max_position, 1);
   const int kv_tokens = opts.kv_tokens > 0 ? opts.kv_tokens : max_len;
   const int n_blocks = (kv_tokens + opts.block_size - 1) / opts.block_size;

@@ -229,10 +229,6 @@ cudaError_t launch(const decode_attention_params& p, const decode_attention_plan
   return cudaGetLastError();
 }
 
-}  // namespace
-
-namespace {
-
 // At most 1024 keys a split: 16 KB of scores for a group of 4 keeps a dozen
 // CTAs resident per SM, enough loads in flight to stream the cache.
 int max_partition(int n_heads, int n_kv_heads) {
@@ -276,13 +272,20 @@ std::size_t decode_attention_workspace_bound(int max_seqs, int n_heads, int n_kv
   // keys). The largest context gives the largest of each.
   const int L = std::max(1, max_context);
   const int max_part = max_partition(n_heads, n_kv_heads);
+  const int capped = (L + max_part - 1) / max_part;
+  const int by_keys = L >= 128 ? (L + 127) / 128 : 1;
   std::size_t ws = 0;
   for (int n = 1; n <= max_seqs; ++n) {
-    const int by_keys = L >= 128 ? (L + 127) / 128 : 1;
-    const int splits = std::max((L + max_part - 1) / max_part, std::min(wanted_splits(n, n_kv_heads, n_sms), by_keys));
+    const int splits = std::max(capped, std::min(wanted_splits(n, n_kv_heads, n_sms), by_keys));
     if (splits > 1) ws = std::max(ws, static_cast<std::size_t>(n) * n_heads * splits * (head_dim + 2));
   }
   return ws;
+}
+
+cudaError_t decode_attention_supports(int head_dim, int group) {
+  KAIROS_DISPATCH_HEAD_DIM("decode_attention", head_dim, D,
+                           KAIROS_DISPATCH_GROUP("decode_attention", group, G, (void)D; (void)G; return cudaSuccess));
+  return cudaSuccess;
 }
 
 cudaError_t decode_attention(const decode_attention_params& p, const decode_attention_plan& plan,

@@ -32,6 +32,11 @@ decode_attention_plan plan_decode_attention(int n_seqs, int n_heads, int n_kv_he
 std::size_t decode_attention_workspace_bound(int max_seqs, int n_heads, int n_kv_heads, int head_dim, int max_context,
                                              int n_sms);
 
+// cudaSuccess if decode_attention is compiled for this head size and GQA
+// group (query heads per KV head); else cudaErrorNotSupported, with the
+// shape named on stderr.
+cudaError_t decode_attention_supports(int head_dim, int group);
+
 struct decode_attention_params {
   const __nv_bfloat16* q = nullptr;        // [n_rows, q_stride]; head h at h * head_dim
   int q_stride = 0;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 // target_clones makes GCC emit one version per ISA and an ifunc resolver.
@@ -160,6 +161,43 @@ KAIROS_AVX512_ATTN inline __attribute__((always_inline)) v16f load16(const T* p)
   }
 }
 
+// exp_approx on 16 lanes: the same clamp, reduction and polynomial, each
+// multiply-add an fma.
+KAIROS_AVX512_ATTN inline __attribute__((always_inline)) v16f exp16(v16f x) {
+  constexpr __mmask16 all = 0xFFFF;
+  __m512 v = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, reinterpret_cast<__m512>(x), _mm512_set1_ps(-87.0f)),
+                                 _mm512_set1_ps(88.0f));
+  const __m512 r = _mm512_maskz_roundscale_ps(all, _mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
+                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_fmadd_ps(r, _mm512_set1_ps(2.12194440e-4f),
+                                   _mm512_fnmadd_ps(r, _mm512_set1_ps(0.693359375f), v));
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, r), _mm512_set1_epi32(127));
+  return reinterpret_cast<v16f>(_mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(all, e, 23))));
+}
+
+// The q·k pass takes two K blocks at a time, each row with two chains over
+// head_dim (even and odd d) per block: every broadcast q element then feeds
+// two fmas, and each row has four independent chains. (One block with two
+// chains waits on the fma latency; one block with four chains, measured, was
+// 12% slower than this in prefill.) Each score is still one pair of chains
+// over d, so a row's arithmetic does not depend on how its blocks are paired.
+constexpr int kScoreChains = 2;
+constexpr int kBlocksPerPass = 2;
+// Tokens per tile: TT * G rows of kScoreChains * kBlocksPerPass accumulators
+// each (at most 24 of the 32 zmm registers; 4 more hold the K rows).
+constexpr int tile_tokens(int g) {
+  constexpr int per_row = kScoreChains * kBlocksPerPass;
+  return 24 / (per_row * g) >= 4 ? 4 : (24 / (per_row * g) < 1 ? 1 : 24 / (per_row * g));
+}
+
 // TT consecutive tokens of one sequence (contexts n_ctx0, n_ctx0 + 1, ...),
 // G query heads each, against one KV head: AVX-512, block size 16, head_dim
 // ND*16, K/V elements of type T (float, or F16 bits). TT = 1 is decode.
@@ -177,6 +215,8 @@ KAIROS_AVX512_ATTN void attend_tile_avx512_b16(const float* q, std::size_t q_str
                                                const T* const* v_blocks, int n_ctx0, float scale, float* sc,
                                                std::size_t sc_stride, float* out, std::size_t out_stride) {
   constexpr int D = ND * 16;
+  constexpr int NC = kScoreChains;
+  static_assert(TT * G * NC * kBlocksPerPass <= 24, "score accumulators must stay in registers");
   // Rows of 16 elements per 64-byte line: 1 for F32, 2 for F16.
   constexpr int rows_per_line = static_cast<int>(64 / (16 * sizeof(T)));
   const int n_blk = (n_ctx0 + TT - 1 + 15) / 16;  // the last token's blocks
@@ -195,8 +235,9 @@ KAIROS_AVX512_ATTN void attend_tile_avx512_b16(const float* q, std::size_t q_str
     for (int h = 0; h < G; ++h) mxv[t][h] = v16f{} - 3.0e38f;
   // The blocks are scattered 4-8 KB pieces, too short for the hardware
   // prefetcher to ramp up on, and decode attention is bound by reading them:
-  // K two blocks ahead into L1, and this block's V into L2 for the second
-  // pass. The first two K blocks go out together before any arithmetic.
+  // the next pair's K into L1, and this pair's V into L2 for the second pass
+  // (a further K prefetch, four blocks ahead into L2, cost 3-4% at 32 decode
+  // sequences). The first blocks go out together before any arithmetic.
   // A block's K (and its V) is D cache lines: line d holds row d of [D, 16].
   for (int b = 0; b < 4 && b < n_blk; ++b)
     for (int d = 0; d < D; d += rows_per_line) {
@@ -205,133 +246,139 @@ KAIROS_AVX512_ATTN void attend_tile_avx512_b16(const float* q, std::size_t q_str
       else
         __builtin_prefetch(k_blocks[b] + static_cast<std::size_t>(d) * 16, 0, 2);
     }
-  for (int b = 0; b < n_blk; ++b) {
-    const T* kb = k_blocks[b];  // [head_dim, 16]
-    const T* k_ahead = b + 2 < n_blk ? k_blocks[b + 2] : nullptr;
-    const T* k_far = b + 4 < n_blk ? k_blocks[b + 4] : nullptr;
-    const T* v_now = v_blocks[b];
-    v16f a0[TT][G] = {}, a1[TT][G] = {};  // two chains per row (even and odd d)
-    for (int d = 0; d < D; d += 2) {
-      if (k_ahead) __builtin_prefetch(k_ahead + static_cast<std::size_t>(d) * 16, 0, 3);
-      if (k_far) __builtin_prefetch(k_far + static_cast<std::size_t>(d) * 16, 0, 2);
-      __builtin_prefetch(v_now + static_cast<std::size_t>(d) * 16, 0, 2);
-      if constexpr (rows_per_line == 1) {  // F32: row d + 1 is a line of its own (F16: it shares row d's)
-        if (k_ahead) __builtin_prefetch(k_ahead + static_cast<std::size_t>(d + 1) * 16, 0, 3);
-        if (k_far) __builtin_prefetch(k_far + static_cast<std::size_t>(d + 1) * 16, 0, 2);
-        __builtin_prefetch(v_now + static_cast<std::size_t>(d + 1) * 16, 0, 2);
-      }
-      const v16f k0 = load16(kb + static_cast<std::size_t>(d) * 16);
-      const v16f k1 = load16(kb + static_cast<std::size_t>(d + 1) * 16);
-      for (int t = 0; t < TT; ++t)
-        for (int h = 0; h < G; ++h) {
-          a0[t][h] += row_q(t, h)[d] * k0;
-          a1[t][h] += row_q(t, h)[d + 1] * k1;
+  for (int b = 0; b < n_blk; b += 2) {
+    // Blocks b and b + 1; a lone last block is paired with itself (computed twice, stored once).
+    const int b1 = b + 1 < n_blk ? b + 1 : b;
+    const T* kb[2] = {k_blocks[b], k_blocks[b1]};  // [head_dim, 16] each
+    const T* k_ahead[2] = {b + 2 < n_blk ? k_blocks[b + 2] : nullptr, b + 3 < n_blk ? k_blocks[b + 3] : nullptr};
+    const T* v_now[2] = {v_blocks[b], v_blocks[b1]};
+    v16f acc[2][NC][TT][G] = {};  // [block][chain: d % NC][token][head]
+    for (int d = 0; d < D; d += NC) {
+      for (int r = 0; r < NC; r += rows_per_line)  // each line of rows d .. d + NC - 1
+        for (int j = 0; j < 2; ++j) {
+          const std::size_t off = static_cast<std::size_t>(d + r) * 16;
+          if (k_ahead[j]) __builtin_prefetch(k_ahead[j] + off, 0, 3);
+          __builtin_prefetch(v_now[j] + off, 0, 2);
         }
+      v16f kr[2][NC];
+      for (int j = 0; j < 2; ++j)
+        for (int i = 0; i < NC; ++i) kr[j][i] = load16(kb[j] + static_cast<std::size_t>(d + i) * 16);
+      for (int t = 0; t < TT; ++t)
+        for (int h = 0; h < G; ++h)
+          for (int i = 0; i < NC; ++i) {
+            const float x = row_q(t, h)[d + i];
+            acc[0][i][t][h] += x * kr[0][i];
+            acc[1][i][t][h] += x * kr[1][i];
+          }
     }
-    for (int t = 0; t < TT; ++t) {
-      if (b >= blocks_of(t)) continue;  // past this token's context: computed, unused
-      const int n_valid = ctx(t) - b * 16;
-      for (int h = 0; h < G; ++h) {
-        v16f s = (a0[t][h] + a1[t][h]) * scale;
-        if (n_valid < 16)
-          for (int j = n_valid; j < 16; ++j) s[j] = -3.0e38f;
-        __builtin_memcpy(row_sc(t, h) + b * 16, &s, 64);
-        mxv[t][h] = mxv[t][h] > s ? mxv[t][h] : s;
+    for (int j = 0; j < 2 && b + j < n_blk; ++j) {
+      const int bj = b + j;
+      for (int t = 0; t < TT; ++t) {
+        if (bj >= blocks_of(t)) continue;  // past this token's context: computed, unused
+        const int n_valid = ctx(t) - bj * 16;
+        for (int h = 0; h < G; ++h) {
+          v16f s = (acc[j][0][t][h] + acc[j][1][t][h]) * scale;
+          if (n_valid < 16)
+            for (int l = n_valid; l < 16; ++l) s[l] = -3.0e38f;
+          __builtin_memcpy(row_sc(t, h) + bj * 16, &s, 64);
+          mxv[t][h] = mxv[t][h] > s ? mxv[t][h] : s;
+        }
       }
     }
   }
+  // Softmax numerators in one pass (subtract the maximum, exponentiate, sum);
+  // the division by the sum is left to the outputs: G * D multiplies a row
+  // instead of one per key.
+  float inv[TT][G];
   for (int t = 0; t < TT; ++t) {
-    const int nb = blocks_of(t), n_pad = nb * 16;
+    const int nb = blocks_of(t);
+    const int n_last = ctx(t) - (nb - 1) * 16;  // keys in the last block
     for (int h = 0; h < G; ++h) {
       float mx = mxv[t][h][0];
       for (int j = 1; j < 16; ++j) mx = mx > mxv[t][h][j] ? mx : mxv[t][h][j];
       float* sh = row_sc(t, h);
-      for (int j = 0; j < n_pad; ++j) sh[j] -= mx;
-      exp_inplace(sh, n_pad);
       v16f vsum = {};
       for (int b = 0; b < nb; ++b) {
-        v16f e;
-        __builtin_memcpy(&e, sh + b * 16, 64);
+        v16f s;
+        __builtin_memcpy(&s, sh + b * 16, 64);
+        v16f e = exp16(s - mx);
+        if (b == nb - 1)  // padding lanes weigh exactly nothing
+          for (int j = n_last; j < 16; ++j) e[j] = 0.f;
+        __builtin_memcpy(sh + b * 16, &e, 64);
         vsum += e;
       }
       float sum = 0.f;
       for (int i = 0; i < 16; ++i) sum += vsum[i];
-      const float inv = 1.0f / sum;
-      // The weights, normalised here in one vector pass: the loop below then
-      // takes each straight from memory as an fma's broadcast operand.
-      for (int j = 0; j < n_pad; ++j) sh[j] *= inv;
+      inv[t][h] = 1.0f / sum;
     }
   }
   // V: TP tokens at a time, as many as keep their accumulators in registers.
+  // Keys below the pass's first context are every token's; the few after it
+  // (a prefill tile's later tokens) are each token's own.
   constexpr int TP = TT * G * ND <= 24 ? TT : (G * ND <= 24 ? 24 / (G * ND) : 1);
   for (int t0 = 0; t0 < TT; t0 += TP) {
     const int tn = TT - t0 < TP ? TT - t0 : TP;
-    const int keys = ctx(t0 + tn - 1);  // the pass's last token sees the most
+    const int shared = ctx(t0), keys = ctx(t0 + tn - 1);
     v16f o[TP][G][ND] = {};
-    for (int b = 0; b * 16 < keys; ++b) {
-      const T* vb = v_blocks[b];  // [16, head_dim]
-      const int n_valid = keys - b * 16 < 16 ? keys - b * 16 : 16;
-      for (int j = 0; j < n_valid; ++j) {
-        const int key = b * 16 + j;
-        const T* vr = vb + static_cast<std::size_t>(j) * D;
-        v16f v[ND];
-        for (int c = 0; c < ND; ++c) v[c] = load16(vr + c * 16);
-        for (int tt = 0; tt < TP; ++tt) {
-          if (tt >= tn || key >= ctx(t0 + tt)) continue;
-          for (int h = 0; h < G; ++h) {
-            const float w = row_sc(t0 + tt, h)[key];
-            for (int c = 0; c < ND; ++c) o[tt][h][c] += w * v[c];
-          }
+    for (int key = 0; key < keys; ++key) {
+      const T* vr = v_blocks[key / 16] + static_cast<std::size_t>(key % 16) * D;  // [16, head_dim]
+      v16f v[ND];
+      for (int c = 0; c < ND; ++c) v[c] = load16(vr + c * 16);
+      // Token tt sees keys below ctx(t0 + tt): all of them below `shared`.
+      const int t_first = key < shared ? 0 : key - shared + 1;
+      for (int tt = 0; tt < TP; ++tt) {
+        if (tt >= tn || (TP > 1 && tt < t_first)) continue;
+        for (int h = 0; h < G; ++h) {
+          const float w = row_sc(t0 + tt, h)[key];
+          for (int c = 0; c < ND; ++c) o[tt][h][c] += w * v[c];
         }
       }
     }
     for (int tt = 0; tt < tn; ++tt)
-      for (int h = 0; h < G; ++h)
-        for (int c = 0; c < ND; ++c)
-          __builtin_memcpy(out + (t0 + tt) * out_stride + static_cast<std::size_t>(h) * D + c * 16, &o[tt][h][c], 64);
+      for (int h = 0; h < G; ++h) {
+        const float r = inv[t0 + tt][h];
+        for (int c = 0; c < ND; ++c) {
+          const v16f y = o[tt][h][c] * r;
+          __builtin_memcpy(out + (t0 + tt) * out_stride + static_cast<std::size_t>(h) * D + c * 16, &y, 64);
+        }
+      }
   }
 }
 
-// Tokens per tile: TT * G rows of two score chains each must stay in registers.
-constexpr int tile_tokens(int g) { return g <= 3 ? max_tile_tokens : 3; }
-static_assert(max_tile_tokens == 4, "attend_tile_dispatch instantiates tiles of 1-4 tokens");
+static_assert(tile_tokens(1) <= max_tile_tokens, "a tile never holds more tokens than the scratch allows for");
 
-// Group sizes 1-4 (MHA and the usual GQA groups); n_tok tokens in tiles.
-template <int ND, class T>
-bool attend_tile_dispatch(int n_q, int n_tok, const float* q, std::size_t q_stride, const T* const* kb,
-                          const T* const* vb, int n_ctx0, float scale, float* sc, std::size_t sc_stride, float* out,
-                          std::size_t out_stride) {
-  if (n_q < 1 || n_q > 4) return false;
-  const int tmax = tile_tokens(n_q);
+// n_tok tokens of G query heads each, in tiles of up to tile_tokens(G).
+template <int ND, int G, class T>
+void attend_tiles(int n_tok, const float* q, std::size_t q_stride, const T* const* kb, const T* const* vb, int n_ctx0,
+                  float scale, float* sc, std::size_t sc_stride, float* out, std::size_t out_stride) {
+  constexpr int tmax = tile_tokens(G);
   for (int t = 0; t < n_tok;) {
     const int cnt = n_tok - t < tmax ? n_tok - t : tmax;
     const float* qt = q + t * q_stride;
     float* ot = out + t * out_stride;
     const int c0 = n_ctx0 + t;
-#define KAIROS_TILE(G, TT)                                                                                     \
-  attend_tile_avx512_b16<ND, G, TT>(qt, q_stride, kb, vb, c0, scale, sc, sc_stride, ot, out_stride)
-#define KAIROS_TILES(G)            \
-  switch (cnt) {                   \
-    case 1: KAIROS_TILE(G, 1); break; \
-    case 2: KAIROS_TILE(G, 2); break; \
-    case 3: KAIROS_TILE(G, 3); break; \
-    default: KAIROS_TILE(G, 4); break; \
-  }
-    switch (n_q) {
-      case 1: KAIROS_TILES(1) break;
-      case 2: KAIROS_TILES(2) break;
-      case 3: KAIROS_TILES(3) break;
-      default:
-        if (cnt == 1) KAIROS_TILE(4, 1);
-        else if (cnt == 2) KAIROS_TILE(4, 2);
-        else KAIROS_TILE(4, 3);
-        break;
-    }
-#undef KAIROS_TILES
-#undef KAIROS_TILE
+    [&]<int... I>(std::integer_sequence<int, I...>) {  // the tile of cnt tokens
+      ((cnt == I + 1 ? attend_tile_avx512_b16<ND, G, I + 1>(qt, q_stride, kb, vb, c0, scale, sc, sc_stride, ot,
+                                                             out_stride)
+                     : void()),
+       ...);
+    }(std::make_integer_sequence<int, tmax>{});
     t += cnt;
   }
-  return true;
+}
+
+// Group sizes 1-4 (MHA and the usual GQA groups).
+template <int ND, class T>
+bool attend_tile_dispatch(int n_q, int n_tok, const float* q, std::size_t q_stride, const T* const* kb,
+                          const T* const* vb, int n_ctx0, float scale, float* sc, std::size_t sc_stride, float* out,
+                          std::size_t out_stride) {
+  switch (n_q) {
+    case 1: attend_tiles<ND, 1>(n_tok, q, q_stride, kb, vb, n_ctx0, scale, sc, sc_stride, out, out_stride); return true;
+    case 2: attend_tiles<ND, 2>(n_tok, q, q_stride, kb, vb, n_ctx0, scale, sc, sc_stride, out, out_stride); return true;
+    case 3: attend_tiles<ND, 3>(n_tok, q, q_stride, kb, vb, n_ctx0, scale, sc, sc_stride, out, out_stride); return true;
+    case 4: attend_tiles<ND, 4>(n_tok, q, q_stride, kb, vb, n_ctx0, scale, sc, sc_stride, out, out_stride); return true;
+    default: return false;
+  }
 }
 
 template <class T>

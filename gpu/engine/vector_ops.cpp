@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "gpu/kernels/exp_avx512.hpp"
+
 // target_clones makes GCC emit one version per ISA and an ifunc resolver.
 #define KAIROS_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 
@@ -161,26 +163,10 @@ KAIROS_AVX512_ATTN inline __attribute__((always_inline)) v16f load16(const T* p)
   }
 }
 
-// exp_approx on 16 lanes: the same clamp, reduction and polynomial, each
-// multiply-add an fma.
+// exp_approx on 16 lanes (the same clamp, reduction and polynomial).
 KAIROS_AVX512_ATTN inline __attribute__((always_inline)) v16f exp16(v16f x) {
-  constexpr __mmask16 all = 0xFFFF;
-  __m512 v = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, reinterpret_cast<__m512>(x), _mm512_set1_ps(-87.0f)),
-                                 _mm512_set1_ps(88.0f));
-  const __m512 r = _mm512_maskz_roundscale_ps(all, _mm512_mul_ps(v, _mm512_set1_ps(1.44269504088896341f)),
-                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_fmadd_ps(r, _mm512_set1_ps(2.12194440e-4f),
-                                   _mm512_fnmadd_ps(r, _mm512_set1_ps(0.693359375f), v));
-  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, r), _mm512_set1_epi32(127));
-  return reinterpret_cast<v16f>(_mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(all, e, 23))));
+  const kernels::exp_factors16 e = kernels::exp_factors_avx512(reinterpret_cast<__m512>(x));
+  return reinterpret_cast<v16f>(_mm512_mul_ps(e.p, e.scale));
 }
 
 // The q·k pass takes two K blocks at a time, each row with two chains over

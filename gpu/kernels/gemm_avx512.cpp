@@ -5,6 +5,7 @@
 #include <array>
 #include <utility>
 
+#include "gpu/kernels/exp_avx512.hpp"
 #include "gpu/kernels/gemm_internal.hpp"
 
 #define KAIROS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
@@ -58,28 +59,10 @@ KAIROS_AVX512 inline __attribute__((always_inline)) void k_loop(__m512 (&c)[MR][
   }
 }
 
-// swiglu_exact on 16 lanes: the same operations, in the same order. (The
-// maskz forms with every lane on: the plain intrinsics trip GCC 12's
-// maybe-uninitialized warning.)
+// swiglu_exact on 16 lanes: the same operations, in the same order.
 KAIROS_AVX512 inline __attribute__((always_inline)) __m512 swiglu16(__m512 g, __m512 u) {
-  constexpr __mmask16 all = 0xFFFF;
-  __m512 x = _mm512_sub_ps(_mm512_setzero_ps(), g);
-  x = _mm512_maskz_min_ps(all, _mm512_maskz_max_ps(all, x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-  const __m512 r = _mm512_maskz_roundscale_ps(all, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_fmadd_ps(r, _mm512_set1_ps(2.12194440e-4f),
-                                   _mm512_fnmadd_ps(r, _mm512_set1_ps(0.693359375f), x));
-  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_add_epi32(_mm512_maskz_cvtps_epi32(all, r), _mm512_set1_epi32(127));
-  const __m512 scale = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(all, e, 23));
-  return _mm512_mul_ps(_mm512_div_ps(g, _mm512_fmadd_ps(p, scale, _mm512_set1_ps(1.0f))), u);
+  const exp_factors16 e = exp_factors_avx512(_mm512_sub_ps(_mm512_setzero_ps(), g));  // exp(-g)
+  return _mm512_mul_ps(_mm512_div_ps(g, _mm512_fmadd_ps(e.p, e.scale, _mm512_set1_ps(1.0f))), u);
 }
 
 // The first nv of a vector's 16 lanes (all of them from 16 on): the ragged last panel's columns.

@@ -298,37 +298,43 @@ KAIROS_AVX512_ATTN void attend_tile_avx512_b16(const float* q, std::size_t q_str
       inv[t][h] = 1.0f / sum;
     }
   }
-  // V: TP tokens at a time, as many as keep their accumulators in registers.
-  // Keys below the pass's first context are every token's; the few after it
+  // V: HP heads of TP tokens at a time, as many as keep their accumulators
+  // in registers (24 of the 32 zmm: a head of 128 has 8, so at most 3 heads
+  // a pass; more spilled them to the stack on every key). Each (token, head)
+  // output is one chain over the keys in order, however the passes fall.
+  // Keys below a pass's first context are every token's; the few after it
   // (a prefill tile's later tokens) are each token's own.
-  constexpr int TP = TT * G * ND <= 24 ? TT : (G * ND <= 24 ? 24 / (G * ND) : 1);
-  for (int t0 = 0; t0 < TT; t0 += TP) {
-    const int tn = TT - t0 < TP ? TT - t0 : TP;
-    const int shared = ctx(t0), keys = ctx(t0 + tn - 1);
-    v16f o[TP][G][ND] = {};
-    for (int key = 0; key < keys; ++key) {
-      const T* vr = v_blocks[key / 16] + static_cast<std::size_t>(key % 16) * D;  // [16, head_dim]
-      v16f v[ND];
-      for (int c = 0; c < ND; ++c) v[c] = load16(vr + c * 16);
-      // Token tt sees keys below ctx(t0 + tt): all of them below `shared`.
-      const int t_first = key < shared ? 0 : key - shared + 1;
-      for (int tt = 0; tt < TP; ++tt) {
-        if (tt >= tn || (TP > 1 && tt < t_first)) continue;
-        for (int h = 0; h < G; ++h) {
-          const float w = row_sc(t0 + tt, h)[key];
-          for (int c = 0; c < ND; ++c) o[tt][h][c] += w * v[c];
+  constexpr int head_passes = (G * ND + 23) / 24;
+  constexpr int HP = (G + head_passes - 1) / head_passes;
+  constexpr int TP = TT * HP * ND <= 24 ? TT : (HP * ND <= 24 ? 24 / (HP * ND) : 1);
+  for (int h0 = 0; h0 < G; h0 += HP)
+    for (int t0 = 0; t0 < TT; t0 += TP) {
+      const int tn = TT - t0 < TP ? TT - t0 : TP;
+      const int shared = ctx(t0), keys = ctx(t0 + tn - 1);
+      v16f o[TP][HP][ND] = {};
+      for (int key = 0; key < keys; ++key) {
+        const T* vr = v_blocks[key / 16] + static_cast<std::size_t>(key % 16) * D;  // [16, head_dim]
+        v16f v[ND];
+        for (int c = 0; c < ND; ++c) v[c] = load16(vr + c * 16);
+        // Token tt sees keys below ctx(t0 + tt): all of them below `shared`.
+        const int t_first = key < shared ? 0 : key - shared + 1;
+        for (int tt = 0; tt < TP; ++tt) {
+          if (tt >= tn || (TP > 1 && tt < t_first)) continue;
+          for (int hh = 0; hh < HP && h0 + hh < G; ++hh) {
+            const float w = row_sc(t0 + tt, h0 + hh)[key];
+            for (int c = 0; c < ND; ++c) o[tt][hh][c] += w * v[c];
+          }
         }
       }
+      for (int tt = 0; tt < tn; ++tt)
+        for (int hh = 0; hh < HP && h0 + hh < G; ++hh) {
+          const float r = inv[t0 + tt][h0 + hh];
+          for (int c = 0; c < ND; ++c) {
+            const v16f y = o[tt][hh][c] * r;
+            __builtin_memcpy(out + (t0 + tt) * out_stride + static_cast<std::size_t>(h0 + hh) * D + c * 16, &y, 64);
+          }
+        }
     }
-    for (int tt = 0; tt < tn; ++tt)
-      for (int h = 0; h < G; ++h) {
-        const float r = inv[t0 + tt][h];
-        for (int c = 0; c < ND; ++c) {
-          const v16f y = o[tt][h][c] * r;
-          __builtin_memcpy(out + (t0 + tt) * out_stride + static_cast<std::size_t>(h) * D + c * 16, &y, 64);
-        }
-      }
-  }
 }
 
 static_assert(tile_tokens(1) <= max_tile_tokens, "a tile never holds more tokens than the scratch allows for");

@@ -95,7 +95,9 @@ inline cudaError_t unsupported(const char* kernel, const char* what, int value) 
     case 2: { constexpr int NAME = 2; __VA_ARGS__; } break;                \
     case 3: { constexpr int NAME = 3; __VA_ARGS__; } break;                \
     case 4: { constexpr int NAME = 4; __VA_ARGS__; } break;                \
+    case 5: { constexpr int NAME = 5; __VA_ARGS__; } break;                \
     case 6: { constexpr int NAME = 6; __VA_ARGS__; } break;                \
+    case 7: { constexpr int NAME = 7; __VA_ARGS__; } break;                \
     case 8: { constexpr int NAME = 8; __VA_ARGS__; } break;                \
     default: return ::kairos::cuda::kernels::unsupported(kernel, "query heads per KV head", value); \
   }

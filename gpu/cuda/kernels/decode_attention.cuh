@@ -57,7 +57,8 @@ struct decode_attention_params {
   float scale = 0.f;  // usually 1 / sqrt(head_dim)
 };
 
-// Supported: head_dim in {16, 32, 64, 128, 256}; n_heads / n_kv_heads in {1, 2, 3, 4, 6, 8}.
+// Supported: head_dim in {16, 32, 64, 128, 256}; n_heads / n_kv_heads in {1, 2, 3, 4, 5, 6, 7, 8}
+// (5: Qwen2.5-14B/32B, 7: Qwen2-7B and Qwen2.5-7B).
 cudaError_t decode_attention(const decode_attention_params& p, const decode_attention_plan& plan,
                              cudaStream_t stream);
 

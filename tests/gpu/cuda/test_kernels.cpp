@@ -511,6 +511,8 @@ int main() {
     test_decode_attention(16, 2, 2, n_sms);
     test_decode_attention(128, 8, 1, n_sms);
     test_decode_attention(256, 2, 1, n_sms);
+    test_decode_attention(128, 7, 4, n_sms);  // Qwen2-7B / Qwen2.5-7B: 28 heads over 4 KV heads
+    test_decode_attention(128, 5, 2, n_sms);  // Qwen2.5-32B's group
   }
   test_prefill_attention(128, 4, 2);
   test_prefill_attention(64, 1, 3);

@@ -4,8 +4,8 @@
 //    blocks, over as many layers of K/V as the model has, so each layer's
 //    blocks are cold when its turn comes (as in a decode step), and over one
 //    layer repeated (from cache): the kernel's memory cost and compute cost;
-//  - prefill: one prompt, causal, in runs of 16 tokens, as the engine's
-//    attention work items.
+//  - prefill: one prompt, causal, in runs of 16 tokens (the engine's work
+//    items for a long prompt), longest first over the threads.
 // Beside them: the STREAM triad of the same run. Default shape: smollm2-135m
 // (3 KV heads, 3 query heads each, head_dim 64, 30 layers).
 #include <CLI/CLI.hpp>
@@ -177,7 +177,8 @@ void run_dtype(const char* name, shape sh, int n_seq, int ctx, int layers, int p
   const double elt = sizeof(T);
   // Per (token, query head) over c keys: q·k and the weighted sum of V, 2 flops per multiply-add each.
   const double dec_flops = 4.0 * ctx * sh.head_dim * n_seq * sh.kv_heads * sh.group;
-  const double dec_bytes = 2.0 * ctx * sh.head_dim * elt * n_seq * sh.kv_heads;  // K and V, per layer
+  // K and V read per layer: whole blocks, the last one too.
+  const double dec_bytes = 2.0 * ((ctx + kBlock - 1) / kBlock * kBlock) * sh.head_dim * elt * n_seq * sh.kv_heads;
   const timing cold = bench_decode<T>(sh, n_seq, ctx, layers, reps, threads, rng);
   const timing hot = bench_decode<T>(sh, n_seq, ctx, 1, reps * layers, threads, rng);
   std::printf("%-4s decode, %d sequences x context %d, %d layers (cold):   %8.3f ms  (median %.3f)  %6.1f GB/s of K/V  %6.1f GFLOP/s\n",

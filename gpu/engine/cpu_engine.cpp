@@ -424,9 +424,9 @@ void cpu_engine::impl::attention_as(int layer, std::vector<const T*>& ptrs) {
   // Every (token, head) pair is independent, and its arithmetic does not
   // depend on the batch around it: batched equals one-at-a-time, bit for bit.
   // Items are (run of tokens, KV head) in that order: a decode token is a run
-  // of its own, and a prefill chunk's tokens share each K/V block load
-  // (ops::attend_paged_tokens, which gives each token what it would get
-  // alone). Each thread takes one contiguous range of items of about equal
+  // of its own, and a prefill chunk's tokens go in together (for groups of up
+  // to 3 query heads, ops::attend_paged_tokens shares each K/V block load
+  // among a few of them, and gives each token what it would get alone). Each thread takes one contiguous range of items of about equal
   // cost (context length). A token's KV heads sit side by side in each block
   // ([n_kv_heads, head_dim, block]), so a thread reads one contiguous stretch
   // per block instead of several threads each reading a part of it. And each

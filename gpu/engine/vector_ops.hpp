@@ -57,8 +57,8 @@ inline constexpr int max_tile_tokens = 4;
 // token t's q rows at q + t * q_stride ([n_q, head_dim]), its output at
 // out + t * out_stride. Each token's result is bitwise what
 // attend_paged_group gives it alone. On the AVX-512 path (block size 16,
-// head_dim 32/64/128, n_q <= 4) up to max_tile_tokens tokens share each K/V
-// block load; elsewhere the tokens run one by one.
+// head_dim 32/64/128, n_q <= 3) tiles of up to max_tile_tokens tokens (fewer
+// as n_q grows) share each K/V block load; elsewhere the tokens run one by one.
 // scores: scratch of min(n_tok, max_tile_tokens) * n_q * (n_ctx0 + n_tok - 1
 // rounded up to the block size) floats.
 void attend_paged_tokens(const float* q, std::size_t q_stride, int n_q, int n_tok, const float* const* k_blocks,

@@ -1,6 +1,7 @@
 #pragma once
-// exp(x) on 16 F32 lanes, the engine's one exponential (scalar twins:
-// ops::exp_inplace, kernels::detail::swiglu_exact): x clamped to [-87, 88],
+// exp(x) on 16 F32 lanes, the vector form of the engine's exponential
+// (kernels::detail::swiglu_exact runs the same operations one lane at a time;
+// ops::exp_inplace is the same algorithm, not bit for bit): x clamped to [-87, 88],
 // r = round(x / ln 2), f = x - r ln 2 in two parts (Cody-Waite), e^f by its
 // degree-7 Taylor polynomial p, and exp(x) = p * 2^r. The two factors are
 // returned apart so that a caller can fuse the product into an fma (SwiGLU's

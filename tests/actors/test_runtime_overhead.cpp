@@ -48,9 +48,16 @@ long rss_kb() {
   return 0;
 }
 
-}  // namespace
+struct overhead_window {
+  double per_step_us = 0;
+  double batch = 0;
+  int64_t from = 0, to = 0;
+  bool inside_run = false;  // no request had finished when the window closed
+};
 
-TEST_CASE("decode step overhead at batch 64 (zero-cost sim device, real time)") {
+// One run: 64 requests decoding on a zero-cost sim device; the time and mean
+// batch of 1,000 decode steps once all 64 are resident.
+overhead_window measure_decode_overhead() {
   auto rt = Runtime::create(zero_cost_sim(), {false, 2}).value();
   std::mutex mu;
   std::condition_variable cv;
@@ -63,7 +70,6 @@ TEST_CASE("decode step overhead at batch 64 (zero-cost sim device, real time)") 
   r.prompt_tokens = 128;
   r.max_tokens = tokens;
   r.sim_output_tokens = tokens;
-  const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::atomic<int>> seen(n + 1);  // ids are assigned by the runtime: 0- or 1-based
   std::atomic<int> decoding{0};
   std::vector<request_handle> handles;
@@ -79,7 +85,6 @@ TEST_CASE("decode step overhead at batch 64 (zero-cost sim device, real time)") 
     REQUIRE_MESSAGE(h.ok(), h.message());
     handles.push_back(std::move(h.value()));
   }
-  // Measure in the steady state, between step 300 and step 1800, when all 64 run.
   auto snap = [&](int64_t steps) {
     while (rt->stats().decode_steps < steps && rt->stats().finished < n)
       std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -103,21 +108,40 @@ TEST_CASE("decode step overhead at batch 64 (zero-cost sim device, real time)") 
   }
   auto [ta, sa, ba] = snap(from);
   auto [tb, sb, bb] = snap(from + 1000);
-  // The window must lie inside the run (it ends after `tokens` steps).
-  REQUIRE_MESSAGE(sb > sa, "no decode steps between the two snapshots (steps " << sa << ", finished "
-                                << rt->stats().finished << ")");
+  overhead_window w;
+  w.from = sa;
+  w.to = sb;
+  // A test thread starved of CPU (ctest runs tests side by side) can wake
+  // after the requests have run their 32,000 steps: that window is not the
+  // steady state, and the caller measures again.
+  w.inside_run = sb > sa && rt->stats().finished == 0;
+  if (sb > sa) {
+    w.per_step_us = 1e6 * std::chrono::duration<double>(tb - ta).count() / double(sb - sa);
+    w.batch = (bb - ba) / double(sb - sa);
+  }
   for (auto& h : handles) h.cancel();
   {
     std::unique_lock<std::mutex> lk(mu);
     REQUIRE(cv.wait_for(lk, std::chrono::seconds(120), [&] { return done == n; }));
   }
-  (void)t0;
-  const double per_step_us = 1e6 * std::chrono::duration<double>(tb - ta).count() / double(sb - sa);
-  const double batch = (bb - ba) / double(sb - sa);
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("decode step overhead at batch 64 (zero-cost sim device, real time)") {
+  overhead_window w;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    w = measure_decode_overhead();
+    if (w.inside_run) break;
+    MESSAGE("attempt " << attempt << ": the window (steps " << w.from << ".." << w.to
+                       << ") reached the end of the requests; measuring again");
+  }
+  REQUIRE_MESSAGE(w.inside_run, "no window of 1,000 decode steps inside the run in 3 attempts");
   std::printf("overhead: steps %lld..%lld, mean batch %.1f, %.1f us per decode step (scheduler + device + token messages)\n",
-              (long long)sa, (long long)sb, batch, per_step_us);
-  CHECK(batch > 63.5);  // all 64 resident
-  CHECK(per_step_us < 5000);  // loose: the target (100 us) is measured, not asserted
+              (long long)w.from, (long long)w.to, w.batch, w.per_step_us);
+  CHECK(w.batch > 63.5);  // all 64 resident
+  CHECK(w.per_step_us < 5000);  // loose: the target (100 us) is measured, not asserted
 }
 
 TEST_CASE("10,000 requests in flight: actors and memory") {

@@ -356,25 +356,28 @@ awaitable<bool> handle_completion(impl_ptr S, Stream& stream, const string_reque
       co_await q->wait();
       std::string delta;
       std::vector<int32_t> delta_ids;
+      // Token by token through the stop matcher, as the WebSocket path does:
+      // a wait can return many tokens (a busy host), and the usage and the
+      // returned ids must end at the token that completed the stop string,
+      // not at the last one taken with it.
       for (auto& e : q->take()) {
         if (e.kind == event::token) {
           if (stop_cut) continue;
-          delta += dec.push(e.tok);
+          delta += stop.feed(dec.push(e.tok), false);
           delta_ids.push_back(e.tok);
           ids.push_back(e.tok);
           if (last_t >= 0) S->mx.observe_token_gap(e.t - last_t);
           last_t = e.t;
+          if (stop.hit()) {  // a stop string: end here, free the rest
+            stop_cut = true;
+            n_at_stop = ids.size();
+            lr->cancel();
+          }
         } else if (e.kind == event::done) {
           result = e.result;
         }
       }
-      if (result) delta += dec.flush();
-      delta = stop.feed(delta, result != nullptr);
-      if (stop.hit() && !stop_cut) {  // a stop string: end here, free the rest
-        stop_cut = true;
-        n_at_stop = ids.size();
-        lr->cancel();
-      }
+      if (result) delta += stop.feed(dec.flush(), true);  // empty after a stop
       text += delta;
       if (pr.stream && (!delta_ids.empty() || !delta.empty()))
         co_await write_chunk("data: " + chunk_json(delta, delta_ids, nullptr).dump() + "\n\n");

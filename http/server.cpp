@@ -356,6 +356,11 @@ awaitable<bool> handle_completion(impl_ptr S, Stream& stream, const string_reque
       co_await q->wait();
       std::string delta;
       std::vector<int32_t> delta_ids;
+      auto mark_stop = [&] {  // a stop string: end here, free the rest
+        stop_cut = true;
+        n_at_stop = ids.size();
+        lr->cancel();
+      };
       // Token by token through the stop matcher, as the WebSocket path does:
       // a wait can return many tokens (a busy host), and the usage and the
       // returned ids must end at the token that completed the stop string,
@@ -368,16 +373,15 @@ awaitable<bool> handle_completion(impl_ptr S, Stream& stream, const string_reque
           ids.push_back(e.tok);
           if (last_t >= 0) S->mx.observe_token_gap(e.t - last_t);
           last_t = e.t;
-          if (stop.hit()) {  // a stop string: end here, free the rest
-            stop_cut = true;
-            n_at_stop = ids.size();
-            lr->cancel();
-          }
+          if (stop.hit()) mark_stop();
         } else if (e.kind == event::done) {
           result = e.result;
         }
       }
-      if (result) delta += stop.feed(dec.flush(), true);  // empty after a stop
+      if (result) {
+        delta += stop.feed(dec.flush(), true);  // empty after a stop
+        if (stop.hit() && !stop_cut) mark_stop();  // completed by the decoder's last bytes
+      }
       text += delta;
       if (pr.stream && (!delta_ids.empty() || !delta.empty()))
         co_await write_chunk("data: " + chunk_json(delta, delta_ids, nullptr).dump() + "\n\n");

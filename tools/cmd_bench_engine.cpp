@@ -50,7 +50,12 @@ int run_bench_engine(int argc, char** argv) {
   int threads = 2, prefill_len = 512, decode_len = 128, reps = 3;
   std::vector<int> batch_sizes{1, 4, 16, 32};
   app.add_option("--model", model_dir, "model directory or GGUF file (default: random weights of --shape)");
-  app.add_option("--shape", shape, "named shape for random F32 weights")->capture_default_str();
+  app.add_option("--shape", shape, "named shape for random weights")->capture_default_str();
+  std::string weights_name = "f32";
+  app.add_option("--weights", weights_name,
+                 "element type of the random weights: f32, bf16 or f16 (the engine keeps 16-bit matrices "
+                 "16-bit and computes in F32)")
+      ->capture_default_str();
   app.add_option("--threads", threads, "threads")->capture_default_str();
   app.add_option("--prefill", prefill_len, "prompt length of the prefill test")->capture_default_str();
   app.add_option("--decode", decode_len, "tokens of the single-sequence decode test")->capture_default_str();
@@ -83,8 +88,16 @@ int run_bench_engine(int argc, char** argv) {
       return 1;
     }
     cfg = *c;
-    cfg.weight_dtype = kairos::dtype::f32;
-    auto rnd = kairos::make_random_tensor_store(cfg, kairos::dtype::f32, 1);
+    const kairos::dtype wt = weights_name == "bf16" ? kairos::dtype::bf16
+                             : weights_name == "f16" ? kairos::dtype::f16
+                                                     : kairos::dtype::f32;
+    if (weights_name != "f32" && wt == kairos::dtype::f32) {
+      std::fprintf(stderr, "kairos bench engine: --weights: unknown type '%s' (f32, bf16 or f16)\n",
+                   weights_name.c_str());
+      return 1;
+    }
+    cfg.weight_dtype = wt;
+    auto rnd = kairos::make_random_tensor_store(cfg, wt, 1);
     if (!rnd) {
       std::fprintf(stderr, "kairos bench engine: %s\n", rnd.message().c_str());
       return 1;
@@ -122,8 +135,11 @@ int run_bench_engine(int argc, char** argv) {
   store = {};  // the engines packed their own copies
   omp_set_num_threads(threads);
   const bool pinned = !no_pin && !std::getenv("OMP_PROC_BIND") && kairos::kernels::pin_openmp_threads(threads);
-  std::printf("kairos bench engine: %s, %.1fM params, F32 compute, %d threads%s, gemm %s\n",
-              model_dir.empty() ? shape.c_str() : model_dir.c_str(), cfg.n_params() / 1e6, threads,
+  std::printf(
+      "kairos bench engine: %s, %.1fM params, %s weights (%.0f MB streamed a token), F32 compute, %d threads%s, "
+      "gemm %s\n",
+              model_dir.empty() ? shape.c_str() : model_dir.c_str(), cfg.n_params() / 1e6,
+              kairos::dtype_name(cfg.weight_dtype), engines[0]->weight_bytes_per_token() / 1e6, threads,
               pinned ? " (pinned)" : "", kairos::kernels::gemm_isa());
 
   const double sgemm_peak = kairos::kernels::measure_sgemm_gflops(threads);
@@ -278,6 +294,8 @@ int run_bench_engine(int argc, char** argv) {
   if (!json_path.empty()) {
     nlohmann::json j;
     j["model"] = model_dir.empty() ? shape : model_dir;
+    j["weights"] = kairos::dtype_name(cfg.weight_dtype);
+    j["weight_bytes_per_token"] = engines[0]->weight_bytes_per_token();
     j["threads"] = threads;
     j["gemm_isa"] = kairos::kernels::gemm_isa();
     j["sgemm_peak_gflops"] = sgemm_peak;

@@ -20,6 +20,7 @@ namespace kairos {
 namespace {
 
 using kernels::packed_weight;
+using kernels::weight_dtype;
 
 // A tensor as F32, converted once when it is stored in another dtype.
 std::vector<float> to_f32(const raw_tensor& t) {
@@ -68,7 +69,8 @@ struct cpu_engine::impl {
   std::vector<float> attn;    // [T, q_dim]
   std::vector<float> act;     // [T, ffn]
   std::vector<float> hl;      // [R, hidden] normed rows that want logits
-  std::vector<float> logits;  // [R, vocab]
+  std::vector<float> logits;  // [R, logits_stride]
+  std::size_t logits_stride = 0;  // vocab, padded (kernels::padded_row_stride)
   std::vector<float> scores;  // [n_threads, kv capacity]
   std::vector<const float*> block_ptrs;  // [n_threads, 2, kv blocks]: K then V block slices (F32 cache)
   std::vector<const std::uint16_t*> block_ptrs_f16;  // the same for an F16 cache
@@ -198,9 +200,18 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   p->qkv_dim = p->q_dim + 2 * p->kv_dim;
 
   auto get = [&](const std::string& name) { return to_f32(*ts.find(name)); };
+  // A matrix is packed in its checkpoint's 16-bit type when every tensor in
+  // it has that type: the kernels widen it exactly, so the logits are bitwise
+  // those of an f32 packing, and a decode step streams half the bytes. Q8_0
+  // and mixed matrices are packed as f32.
+  auto stored = [&](std::initializer_list<std::string> names) {
+    dtype t = ts.find(*names.begin())->type;
+    for (const auto& n : names)
+      if (ts.find(n)->type != t) return weight_dtype::f32;
+    return t == dtype::bf16 ? weight_dtype::bf16 : t == dtype::f16 ? weight_dtype::f16 : weight_dtype::f32;
+  };
   p->embed = get("model.embed_tokens.weight");
   p->final_norm = get("model.norm.weight");
-  std::size_t floats = 0;
   for (int l = 0; l < cfg.n_layers; ++l) {
     const std::string pre = "model.layers." + std::to_string(l) + ".";
     layer_weights lw;
@@ -217,23 +228,26 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
           lw.qkv_bias.insert(lw.qkv_bias.end(), b.begin(), b.end());
         }
       }
-      lw.qkv = packed_weight::pack(w.data(), p->qkv_dim, E);
+      lw.qkv = packed_weight::pack(w.data(), p->qkv_dim, E,
+                                   stored({pre + "self_attn.q_proj.weight", pre + "self_attn.k_proj.weight",
+                                           pre + "self_attn.v_proj.weight"}));
     }
-    lw.o = packed_weight::pack(get(pre + "self_attn.o_proj.weight").data(), E, p->q_dim);
-    lw.gate_up = packed_weight::pack_swiglu(get(pre + "mlp.gate_proj.weight").data(),
-                                            get(pre + "mlp.up_proj.weight").data(), F, E);
-    lw.down = packed_weight::pack(get(pre + "mlp.down_proj.weight").data(), E, F);
-    floats += static_cast<std::size_t>(p->qkv_dim) * E + static_cast<std::size_t>(E) * p->q_dim +
-              3ull * F * E;
+    const std::string o = pre + "self_attn.o_proj.weight", gate = pre + "mlp.gate_proj.weight",
+                      up = pre + "mlp.up_proj.weight", down = pre + "mlp.down_proj.weight";
+    lw.o = packed_weight::pack(get(o).data(), E, p->q_dim, stored({o}));
+    lw.gate_up = packed_weight::pack_swiglu(get(gate).data(), get(up).data(), F, E, stored({gate, up}));
+    lw.down = packed_weight::pack(get(down).data(), E, F, stored({down}));
     p->layers.push_back(std::move(lw));
   }
   if (cfg.tie_embeddings) {
-    p->lm_head = packed_weight::pack(p->embed.data(), cfg.vocab_size, E);
+    p->lm_head = packed_weight::pack(p->embed.data(), cfg.vocab_size, E, stored({"model.embed_tokens.weight"}));
   } else {
-    p->lm_head = packed_weight::pack(get("lm_head.weight").data(), cfg.vocab_size, E);
+    p->lm_head = packed_weight::pack(get("lm_head.weight").data(), cfg.vocab_size, E, stored({"lm_head.weight"}));
   }
-  floats += static_cast<std::size_t>(cfg.vocab_size) * E;
-  p->weight_bytes = floats * sizeof(float);
+  // What a decode step streams: every packed matrix (with its panel padding).
+  p->weight_bytes = p->lm_head.bytes();
+  for (const auto& lw : p->layers)
+    p->weight_bytes += lw.qkv.bytes() + lw.o.bytes() + lw.gate_up.bytes() + lw.down.bytes();
 
   p->rope = rope_table(cfg, std::min(n_blocks * opts.block_size, std::max(cfg.max_position, 1)));
 
@@ -245,7 +259,8 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   p->attn.resize(T * p->q_dim);
   p->act.resize(T * F);
   p->hl.resize(R * E);
-  p->logits.resize(R * cfg.vocab_size);
+  p->logits_stride = static_cast<std::size_t>(kernels::padded_row_stride(cfg.vocab_size));
+  p->logits.resize(R * p->logits_stride);
   // Per thread: the scores of one GQA group of query heads over the longest
   // context a sequence can have, for each token of an attention tile.
   p->scores.resize(static_cast<std::size_t>(opts.n_threads) * ops::max_tile_tokens * (cfg.n_heads / cfg.n_kv_heads) *
@@ -368,9 +383,13 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
   for (int r = 0; r < R; ++r)
     ops::rms_norm(&x[static_cast<std::size_t>(logit_token[r]) * E], final_norm.data(),
                   &hl[static_cast<std::size_t>(r) * E], E, cfg.rms_eps);
-  if (R > 0) kernels::gemm(hl.data(), R, lm_head, logits.data());
+  if (R > 0)
+    kernels::gemm(hl.data(), R, lm_head, logits.data(), nullptr, false, static_cast<std::ptrdiff_t>(logits_stride));
   pc.mark(engine_phase::lm_head);
-  out.logits_rows = std::span<const float>(logits.data(), static_cast<std::size_t>(R) * cfg.vocab_size);
+  out.row_stride = logits_stride;
+  if (R > 0)
+    out.logits_rows =
+        std::span<const float>(logits.data(), static_cast<std::size_t>(R - 1) * logits_stride + cfg.vocab_size);
   return out;
 }
 

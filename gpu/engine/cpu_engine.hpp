@@ -50,11 +50,16 @@ struct forward_result {
   forward_status status = forward_status::ok;
   std::string message;  // why, when not ok
   // Logits of the sequences that asked for them, in batch order: row i is
-  // logits(i). Valid until the next forward().
-  std::span<const float> logits_rows;  // [n_rows, vocab]
+  // logits(i), at i * stride() in logits_rows (the CPU engine pads rows whose
+  // size would alias in the caches; see kernels::padded_row_stride). Valid
+  // until the next forward().
+  std::span<const float> logits_rows;  // [n_rows, stride()], the last row vocab long
   int vocab = 0;
+  std::size_t row_stride = 0;  // 0: vocab
+  std::size_t stride() const { return row_stride ? row_stride : static_cast<std::size_t>(vocab); }
+  std::size_t n_rows() const { return logits_rows.empty() ? 0 : (logits_rows.size() - vocab) / stride() + 1; }
   std::span<const float> logits(int i) const {
-    return logits_rows.subspan(static_cast<std::size_t>(i) * vocab, static_cast<std::size_t>(vocab));
+    return logits_rows.subspan(static_cast<std::size_t>(i) * stride(), static_cast<std::size_t>(vocab));
   }
 };
 
@@ -100,7 +105,8 @@ class cpu_engine {
   const kv_block_table& kv_table() const;
   kv_pool& kv_storage();
   // Bytes of packed weights the engine reads for one decode step of one
-  // sequence (every Linear and the LM head): the decode bandwidth yardstick.
+  // sequence (every Linear and the LM head, f32 or, where the checkpoint
+  // holds them so, bf16/f16): the decode bandwidth yardstick.
   std::size_t weight_bytes_per_token() const;
   // Time per phase over the forwards since the last reset (zeros unless
   // engine_options::time_phases).

@@ -53,9 +53,9 @@ bool cpu_has(gemm_path p) {
     case gemm_path::avx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("fma");
+             __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     case gemm_path::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     default:
       return true;
   }
@@ -104,8 +104,11 @@ thread_local scratch tl_scratch;
 struct plan {
   const float* x;
   int m, n, k;
-  const float* w;
+  const char* w;              // packed panels
+  std::ptrdiff_t panel_bytes;  // k * 32 elements
+  weight_dtype wt;
   float* y;
+  std::ptrdiff_t ldy;  // y's row stride, >= n
   const float* bias;
   bool accumulate;
   bool swiglu;      // pack_swiglu weights: 16 outputs per panel
@@ -163,10 +166,11 @@ long long unit_start(const plan& pl, int t, int nt) {
 // Runs units [u0, u1). Next-group prefetch may look ahead up to pf_end.
 void run_units(const plan& pl, long long u0, long long u1, long long pf_end) {
   const int P = pl.panels;
-  const std::ptrdiff_t bstride = static_cast<std::ptrdiff_t>(pl.k) * kNr;
+  const std::ptrdiff_t bstride = static_cast<std::ptrdiff_t>(pl.k) * kNr;  // elements
+  const std::ptrdiff_t pbytes = pl.panel_bytes;
   ukr_args g{};
   g.k = pl.k;
-  g.ldy = pl.n;
+  g.ldy = pl.ldy;
   g.accumulate = pl.accumulate;
   g.swiglu = pl.swiglu;
   g.bstride = bstride;
@@ -179,7 +183,8 @@ void run_units(const plan& pl, long long u0, long long u1, long long pf_end) {
     for (int p = p0; p < p1; p += pl.np) {
       const int gnp = std::min(pl.np, p1 - p);
       const int col0 = p * pl.outs;
-      g.b = pl.w + static_cast<std::ptrdiff_t>(p) * bstride;
+      const char* const b = pl.w + static_cast<std::ptrdiff_t>(p) * pbytes;
+      g.b = b;
       g.ncols = pl.n - col0;
       g.bias = pl.bias ? pl.bias + col0 : nullptr;
       // Software prefetch: one slice streams its own panels ahead; with several
@@ -188,9 +193,9 @@ void run_units(const plan& pl, long long u0, long long u1, long long pf_end) {
       // alone pulling it all asked for 3x the average bandwidth for a third
       // of the time, and the GEMMs of a 32-row decode step ran ~10% slower.)
       const int next_np = std::min<long long>({pl.np, P - (p + gnp), pf_end - (static_cast<long long>(mb) * P + p + gnp)});
-      const float* next = next_np > 0 ? g.b + gnp * bstride : nullptr;
+      const char* next = next_np > 0 ? b + gnp * pbytes : nullptr;
       const int n_slices = s1 - s0;
-      const int next_lines = next_np > 0 ? next_np * pl.k * (kNr / 16) : 0;  // 64-byte lines
+      const int next_lines = next_np > 0 ? static_cast<int>(next_np * pbytes / 64) : 0;  // 64-byte lines
       const int share = (next_lines + n_slices - 1) / n_slices;
       for (int s = s0; s < s1; ++s) {
         if (n_slices == 1) {
@@ -198,15 +203,15 @@ void run_units(const plan& pl, long long u0, long long u1, long long pf_end) {
         } else {
           const int first = (s - s0) * share;
           const int lines = std::min(share, next_lines - first);
-          g.prefetch = lines > 0 ? next + static_cast<std::ptrdiff_t>(first) * 16 : nullptr;
+          g.prefetch = lines > 0 ? next + static_cast<std::ptrdiff_t>(first) * 64 : nullptr;
           g.prefetch_lines = lines;
         }
         const int r0 = pl.slice_start(s), mr = pl.slice_rows(s);
         const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(r0) * pl.k;
         const bool packed = pl.packed || mr == 1;  // one row: x itself is the packed layout
         g.a = (pl.packed ? pl.apack : pl.x) + off;
-        g.y = pl.y + static_cast<std::ptrdiff_t>(r0) * pl.n + col0;
-        const ukr_fn fn = pl.isa->get(mr, gnp, packed);
+        g.y = pl.y + static_cast<std::ptrdiff_t>(r0) * pl.ldy + col0;
+        const ukr_fn fn = pl.isa->get(mr, gnp, packed, pl.wt);
         fn(g);
       }
     }
@@ -262,10 +267,13 @@ void run_thread(const plan& pl, int t, int nt, claim* claims, long long chunk) {
 
 void packed_weight::free_deleter::operator()(float* p) const { std::free(p); }
 
-packed_weight packed_weight::allocate(int panels, int k) {
+std::size_t weight_dtype_bytes(weight_dtype t) { return t == weight_dtype::f32 ? 4 : 2; }
+
+packed_weight packed_weight::allocate(int panels, int k, weight_dtype dt) {
   packed_weight pw;
   pw.k_ = k;
-  pw.bytes_ = static_cast<std::size_t>(panels) * k * kNr * sizeof(float);
+  pw.dtype_ = dt;
+  pw.bytes_ = static_cast<std::size_t>(panels) * k * kNr * weight_dtype_bytes(dt);
   // Large weights are 2 MiB aligned and asked to live on huge pages: the decode
   // path streams them, and fewer TLB misses help it keep up with memory.
   const std::size_t align = pw.bytes_ >= kHugeThreshold ? kHugePage : 64;
@@ -280,46 +288,78 @@ packed_weight packed_weight::allocate(int panels, int k) {
 
 namespace {
 
-// Writes `panels` k-major panels of 32 columns: column c of panel p is the
-// row row_of(p, c) ([k] floats), or zeros where that is nullptr.
-template <class RowOf>
-void fill_panels(float* dst, int panels, int k, std::size_t bytes, RowOf row_of) {
+// Round to nearest even (NaN stays NaN): exact for a value that is a bf16.
+std::uint16_t to_bf16(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+
+std::uint16_t to_f16(float f) {
+  const _Float16 h = static_cast<_Float16>(f);  // round to nearest even
+  std::uint16_t u;
+  std::memcpy(&u, &h, 2);
+  return u;
+}
+
+// Writes `panels` k-major panels of 32 columns of element type E (float or
+// the 16-bit patterns that convert() makes): column c of panel p is the row
+// row_of(p, c) ([k] floats), or zeros where that is nullptr.
+template <class E, class Convert, class RowOf>
+void fill_panels_as(E* dst, int panels, int k, std::size_t bytes, Convert convert, RowOf row_of) {
   const std::ptrdiff_t pstride = static_cast<std::ptrdiff_t>(k) * kNr;
 #pragma omp parallel for schedule(static) if (bytes > (1u << 20))
   for (int p = 0; p < panels; ++p) {
-    float* d = dst + p * pstride;
+    E* d = dst + p * pstride;
     for (int c = 0; c < kNr; ++c) {
       const float* src = row_of(p, c);
-      for (int t = 0; t < k; ++t) d[static_cast<std::ptrdiff_t>(t) * kNr + c] = src ? src[t] : 0.f;
+      for (int t = 0; t < k; ++t) d[static_cast<std::ptrdiff_t>(t) * kNr + c] = src ? convert(src[t]) : convert(0.f);
     }
+  }
+}
+
+template <class RowOf>
+void fill_panels(void* dst, weight_dtype dt, int panels, int k, std::size_t bytes, RowOf row_of) {
+  switch (dt) {
+    case weight_dtype::f32:
+      fill_panels_as(static_cast<float*>(dst), panels, k, bytes, [](float v) { return v; }, row_of);
+      break;
+    case weight_dtype::bf16:
+      fill_panels_as(static_cast<std::uint16_t*>(dst), panels, k, bytes, to_bf16, row_of);
+      break;
+    case weight_dtype::f16:
+      fill_panels_as(static_cast<std::uint16_t*>(dst), panels, k, bytes, to_f16, row_of);
+      break;
   }
 }
 
 }  // namespace
 
-packed_weight packed_weight::pack(const float* w, int n, int k) {
+packed_weight packed_weight::pack(const float* w, int n, int k, weight_dtype dt) {
   if (n < 0 || k < 0) return packed_weight{};
   const int panels = (n + kNr - 1) / kNr;
-  packed_weight pw = allocate(panels, k);
+  packed_weight pw = allocate(panels, k, dt);
   if (!pw.data_) return pw;
   pw.n_ = n;
-  fill_panels(pw.data_.get(), panels, k, pw.bytes_, [&](int p, int c) -> const float* {
+  fill_panels(pw.data_.get(), dt, panels, k, pw.bytes_, [&](int p, int c) -> const float* {
     const int j = p * kNr + c;
     return j < n ? w + static_cast<std::ptrdiff_t>(j) * k : nullptr;
   });
   return pw;
 }
 
-packed_weight packed_weight::pack_swiglu(const float* gate, const float* up, int f, int k) {
+packed_weight packed_weight::pack_swiglu(const float* gate, const float* up, int f, int k, weight_dtype dt) {
   // Columns 0-15 of panel p are gate rows 16p..16p+15, columns 16-31 the same
   // up rows (zeros past f): the layout the SwiGLU epilogue reads.
   if (f < 0 || k < 0) return packed_weight{};
   const int panels = (f + kNr / 2 - 1) / (kNr / 2);
-  packed_weight pw = allocate(panels, k);
+  packed_weight pw = allocate(panels, k, dt);
   if (!pw.data_) return pw;
   pw.n_ = f;
   pw.swiglu_ = true;
-  fill_panels(pw.data_.get(), panels, k, pw.bytes_, [&](int p, int c) -> const float* {
+  fill_panels(pw.data_.get(), dt, panels, k, pw.bytes_, [&](int p, int c) -> const float* {
     const int j = p * (kNr / 2) + c % (kNr / 2);
     if (j >= f) return nullptr;
     return (c < kNr / 2 ? gate : up) + static_cast<std::ptrdiff_t>(j) * k;
@@ -329,7 +369,8 @@ packed_weight packed_weight::pack_swiglu(const float* gate, const float* up, int
 
 namespace {
 
-void gemm_run(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate) {
+void gemm_run(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate,
+              std::ptrdiff_t ldy) {
   const int n = w.n(), k = w.k();
   if (m <= 0 || n <= 0) return;
   if (k > 0 && !w.data()) return;
@@ -339,8 +380,11 @@ void gemm_run(const float* x, int m, const packed_weight& w, float* y, const flo
   pl.m = m;
   pl.n = n;
   pl.k = k;
-  pl.w = w.data();
+  pl.w = static_cast<const char*>(w.data());
+  pl.wt = w.dtype();
+  pl.panel_bytes = static_cast<std::ptrdiff_t>(k) * kNr * static_cast<std::ptrdiff_t>(weight_dtype_bytes(w.dtype()));
   pl.y = y;
+  pl.ldy = ldy > n ? ldy : n;
   pl.bias = bias;
   pl.accumulate = accumulate;
   pl.swiglu = w.swiglu();
@@ -391,16 +435,23 @@ void gemm_run(const float* x, int m, const packed_weight& w, float* y, const flo
 
 }  // namespace
 
-void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate) {
+void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias, bool accumulate,
+          std::ptrdiff_t ldy) {
   assert(!w.swiglu() && "a pack_swiglu weight goes to gemm_swiglu");
+  assert((ldy == 0 || ldy >= w.n()) && "ldy is 0 or at least n");
   if (w.swiglu()) return;
-  gemm_run(x, m, w, y, bias, accumulate);
+  gemm_run(x, m, w, y, bias, accumulate, ldy);
+}
+
+std::ptrdiff_t padded_row_stride(int n) {
+  const std::ptrdiff_t s = n < 0 ? 0 : n;
+  return s > 0 && (s * static_cast<std::ptrdiff_t>(sizeof(float))) % 2048 == 0 ? s + 16 : s;
 }
 
 void gemm_swiglu(const float* x, int m, const packed_weight& w, float* y) {
   assert(w.swiglu() && "gemm_swiglu needs a pack_swiglu weight");
   if (!w.swiglu()) return;
-  gemm_run(x, m, w, y, nullptr, false);
+  gemm_run(x, m, w, y, nullptr, false, 0);
 }
 
 const char* gemm_isa() { return kernels_for(current_path()).name; }

@@ -19,50 +19,74 @@
 namespace kairos::kernels {
 
 // Output columns per packed panel: the weights are stored as ceil(n/32) panels,
-// each k-major ([k][32] floats, contiguous), the last one zero-padded.
+// each k-major ([k][32] elements, contiguous), the last one zero-padded.
 inline constexpr int gemm_panel_width = 32;
+
+// Element type of the packed panels. The arithmetic is F32 whatever it is: a
+// 16-bit element is widened exactly as it is loaded (bf16 by a shift, f16 by
+// the hardware conversion), so weights whose values are bf16 (or f16) give
+// bitwise the results of their f32 packing while streaming half the bytes,
+// which is what a decode step, bound by memory bandwidth, is paid for.
+enum class weight_dtype : std::uint8_t { f32, bf16, f16 };
+std::size_t weight_dtype_bytes(weight_dtype t);
 
 // W [n, k] row-major (n outputs, k inputs: the layout of a Hugging Face
 // Linear weight), repacked for the micro-kernel. Move-only, owns its memory.
 class packed_weight {
  public:
   packed_weight() = default;
-  // w: [n, k] F32. Copies; w may be freed afterwards. Uses the caller's OpenMP threads.
-  static packed_weight pack(const float* w, int n, int k);
+  // w: [n, k] F32, stored as dt (rounded to nearest even: exact for values
+  // that are already of that type). Copies; w may be freed afterwards. Uses
+  // the caller's OpenMP threads.
+  static packed_weight pack(const float* w, int n, int k, weight_dtype dt = weight_dtype::f32);
   // A SwiGLU MLP's gate and up projections, gate and up: [f, k] each, packed
   // together for gemm_swiglu: each panel holds 16 gate rows and the same 16
   // up rows, so one micro-kernel call has both halves of its outputs at hand.
   // n() is f, the number of outputs.
-  static packed_weight pack_swiglu(const float* gate, const float* up, int f, int k);
+  static packed_weight pack_swiglu(const float* gate, const float* up, int f, int k,
+                                   weight_dtype dt = weight_dtype::f32);
 
   int n() const { return n_; }
   bool swiglu() const { return swiglu_; }
   int k() const { return k_; }
-  // Bytes of packed data (ceil(n/32)*32*k floats, ceil(f/16)*32*k for
+  weight_dtype dtype() const { return dtype_; }
+  // Bytes of packed data (ceil(n/32)*32*k elements, ceil(f/16)*32*k for
   // pack_swiglu, including the zero padding): what one call streams from memory.
   std::size_t bytes() const { return bytes_; }
-  const float* data() const { return data_.get(); }
+  const void* data() const { return data_.get(); }
 
  private:
   struct free_deleter {
     void operator()(float* p) const;
   };
   // Storage for `panels` panels of k rows (n_ unset); empty on out of memory.
-  static packed_weight allocate(int panels, int k);
+  static packed_weight allocate(int panels, int k, weight_dtype dt);
   int n_ = 0;
   int k_ = 0;
   bool swiglu_ = false;
+  weight_dtype dtype_ = weight_dtype::f32;
   std::size_t bytes_ = 0;
   std::unique_ptr<float[], free_deleter> data_;
 };
 
 // y[m, n] = x[m, k] · Wᵀ (+ bias[n] if bias) (+ y if accumulate).
-// x rows are contiguous with stride k; y rows with stride n. x and y must not overlap.
+// x rows are contiguous with stride k; y rows with stride ldy (0: n, else at
+// least n). x and y must not overlap. A wide y whose row stride in bytes is a
+// multiple of 4 KiB puts a slice's output rows on one L1 set (and one L2 set),
+// and their stores evict the weight panels being streamed: a caller that can
+// choose ldy should pad such rows (see padded_row_stride).
 // Uses the OpenMP threads of the caller's setting (omp_set_num_threads).
 // No heap allocation in the steady state (a per-calling-thread scratch for
 // packing x grows to the largest m*k seen).
 void gemm(const float* x, int m, const packed_weight& w, float* y, const float* bias = nullptr,
-          bool accumulate = false);
+          bool accumulate = false, std::ptrdiff_t ldy = 0);
+
+// A row stride (in floats) of at least n for a y of n columns, padded by 16
+// floats where n's own stride would be a multiple of 2 KiB (vocabularies of
+// 32768, 49152 or 256000 entries; at 2 KiB, 6 of a slice's rows would share
+// each L1 set): consecutive rows then start 64 bytes apart in the cache sets.
+// Measured on the LM head of smollm2-135m (n 49152) at 32 rows: 7-10% faster.
+std::ptrdiff_t padded_row_stride(int n);
 
 // y[m, f] = silu(x · gateᵀ) ⊙ (x · upᵀ), with w from pack_swiglu: the MLP's
 // first half in one pass, the gate and up products never written out. Each

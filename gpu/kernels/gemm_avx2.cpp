@@ -4,18 +4,29 @@
 #include <immintrin.h>
 
 #include <array>
+#include <cstdint>
 #include <utility>
 
 #include "gpu/kernels/gemm_internal.hpp"
 
-#define KAIROS_AVX2 __attribute__((target("avx2,fma")))
+#define KAIROS_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace kairos::kernels::detail {
 namespace {
 
 constexpr int kMrMax = 6;
 
-template <int MR, int NV, bool PACKED>
+// 8 columns of one k step, widened exactly to f32.
+KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(const float* p) { return _mm256_load_ps(p); }
+KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(const bf16_t* p) {
+  const __m128i raw = _mm_load_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+}
+KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(const f16_t* p) {
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+template <int MR, int NV, bool PACKED, class WT>
 KAIROS_AVX2 void ukr(const ukr_args& g) {
   constexpr int W = NV * 8;
   const float* a = g.a;
@@ -32,11 +43,11 @@ KAIROS_AVX2 void ukr(const ukr_args& g) {
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) c[i][j] = _mm256_setzero_ps();
-    const float* b = g.b + c0;
+    const WT* b = static_cast<const WT*>(g.b) + c0;
     for (int t = 0; t < k; ++t) {
       __m256 bv[NV];
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) bv[j] = _mm256_load_ps(b + static_cast<std::ptrdiff_t>(t) * 32 + j * 8);
+      for (int j = 0; j < NV; ++j) bv[j] = load8(b + static_cast<std::ptrdiff_t>(t) * 32 + j * 8);
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i) {
         const float s = PACKED ? a[static_cast<std::ptrdiff_t>(t) * MR + i] : a[i * lda + t];
@@ -75,24 +86,32 @@ KAIROS_AVX2 void ukr(const ukr_args& g) {
       for (int c = 0; c < 16 && c < g.ncols; ++c) g.y[i * g.ldy + c] = swiglu_exact(tile[i][c], tile[i][16 + c]);
 }
 
-template <int MR, bool PACKED>
+template <int MR, bool PACKED, class WT>
 constexpr ukr_fn pick() {
   if constexpr (MR <= 2)
-    return &ukr<MR, 4, PACKED>;  // 4*MR accumulators + 4 panel vectors
+    return &ukr<MR, 4, PACKED, WT>;  // 4*MR accumulators + 4 panel vectors
   else
-    return &ukr<MR, 2, PACKED>;  // 6x16: 12 accumulators + 2 panel vectors + 1 broadcast
+    return &ukr<MR, 2, PACKED, WT>;  // 6x16: 12 accumulators + 2 panel vectors + 1 broadcast
 }
 
-template <bool PACKED, int... I>
+template <bool PACKED, class WT, int... I>
 constexpr std::array<ukr_fn, kMrMax> table(std::integer_sequence<int, I...>) {
-  return {{pick<I + 1, PACKED>()...}};
+  return {{pick<I + 1, PACKED, WT>()...}};
 }
 
-constexpr auto kPacked = table<true>(std::make_integer_sequence<int, kMrMax>{});
-constexpr auto kUnpacked = table<false>(std::make_integer_sequence<int, kMrMax>{});
+template <bool PACKED>
+constexpr std::array<std::array<ukr_fn, kMrMax>, 3> tables() {
+  constexpr auto seq = std::make_integer_sequence<int, kMrMax>{};
+  return {{table<PACKED, float>(seq), table<PACKED, bf16_t>(seq), table<PACKED, f16_t>(seq)}};
+}
+
+constexpr auto kPacked = tables<true>();
+constexpr auto kUnpacked = tables<false>();
 
 int np_for(int) { return 1; }
-ukr_fn get(int mr, int, bool packed) { return (packed ? kPacked : kUnpacked)[mr - 1]; }
+ukr_fn get(int mr, int, bool packed, weight_dtype dt) {
+  return (packed ? kPacked : kUnpacked)[static_cast<int>(dt)][mr - 1];
+}
 
 }  // namespace
 

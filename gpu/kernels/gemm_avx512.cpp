@@ -1,14 +1,16 @@
 // AVX-512 micro-kernels: MR rows x (NP panels of 32 columns), accumulators in
 // zmm registers (2*MR*NP <= 28), one in-order fma chain per output element.
+// Panels of f32, bf16 or f16 elements, widened exactly to f32 as they load.
 #include <immintrin.h>
 
 #include <array>
+#include <cstdint>
 #include <utility>
 
 #include "gpu/kernels/exp_avx512.hpp"
 #include "gpu/kernels/gemm_internal.hpp"
 
-#define KAIROS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define KAIROS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 
 namespace kairos::kernels::detail {
 namespace {
@@ -25,34 +27,56 @@ constexpr int kAccMax = 28;  // zmm accumulators; 2 more hold the panel row, 2 s
 // smaller shapes within 3% (cold weights, in-process A/B).
 constexpr int kPrefetchBytes = 8192;
 
-// The k loop. PF 0: no software prefetch; 1: the same panels kPrefetchBytes
-// ahead (into L1, for the one-slice streaming case); 2: pf_lines lines from pf
-// (into L2), pf_per_step of them per k step from the first step on.
-template <int MR, int NP, bool PACKED, int PF>
+// One k step of a panel, its 32 columns as two f32 vectors (0-15, 16-31).
+KAIROS_AVX512 inline __attribute__((always_inline)) void load_row(const float* p, __m512& lo, __m512& hi) {
+  lo = _mm512_load_ps(p);
+  hi = _mm512_load_ps(p + 16);
+}
+// The 16-bit loads use maskz forms with every lane set: GCC 12's unmasked
+// intrinsics warn of their own undefined pass-through operand.
+// bf16 is the top half of an f32: zero-extend and shift.
+KAIROS_AVX512 inline __attribute__((always_inline)) __m512 widen_bf16(const bf16_t* p) {
+  const __m512i w = _mm512_maskz_cvtepu16_epi32(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, w, 16));
+}
+KAIROS_AVX512 inline __attribute__((always_inline)) void load_row(const bf16_t* p, __m512& lo, __m512& hi) {
+  lo = widen_bf16(p);
+  hi = widen_bf16(p + 16);
+}
+KAIROS_AVX512 inline __attribute__((always_inline)) void load_row(const f16_t* p, __m512& lo, __m512& hi) {
+  lo = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+  hi = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 16)));
+}
+
+// The k loop over panels of WT. PF 0: no software prefetch; 1: the same
+// panels kPrefetchBytes ahead (into L1, for the one-slice streaming case); 2:
+// pf_lines 64-byte lines from pf (into L2), pf_per_step of them per k step
+// from the first step on.
+template <int MR, int NP, bool PACKED, int PF, class WT>
 KAIROS_AVX512 inline __attribute__((always_inline)) void k_loop(__m512 (&c)[MR][2 * NP], const float* a,
-                                                                std::ptrdiff_t lda, const float* b,
-                                                                std::ptrdiff_t bs, int k, const float* pf,
+                                                                std::ptrdiff_t lda, const WT* b,
+                                                                std::ptrdiff_t bs, int k, const char* pf,
                                                                 int pf_lines) {
   constexpr int NV = 2 * NP;
+  constexpr int row_bytes = 32 * static_cast<int>(sizeof(WT));  // one k step of a panel
   const int pf_per_step = PF == 2 && k > 0 ? (pf_lines + k - 1) / k : 0;
   for (int t = 0; t < k; ++t) {
     if constexpr (PF == 2) {
       // Lines past pf_lines may be touched in the last step: a prefetch never faults.
       if (t * pf_per_step < pf_lines)
         for (int l = 0; l < pf_per_step; ++l)
-          _mm_prefetch(reinterpret_cast<const char*>(pf + static_cast<std::ptrdiff_t>(t * pf_per_step + l) * 16),
-                       _MM_HINT_T1);
+          _mm_prefetch(pf + static_cast<std::ptrdiff_t>(t * pf_per_step + l) * 64, _MM_HINT_T1);
     }
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int p = 0; p < NP; ++p) {
-      const float* bp = b + p * bs + static_cast<std::ptrdiff_t>(t) * 32;
-      bv[2 * p] = _mm512_load_ps(bp);
-      bv[2 * p + 1] = _mm512_load_ps(bp + 16);
+      const WT* bp = b + p * bs + static_cast<std::ptrdiff_t>(t) * 32;
+      load_row(bp, bv[2 * p], bv[2 * p + 1]);
       if constexpr (PF == 1) {
-        constexpr int steps = kPrefetchBytes / (128 * NP);
-        _mm_prefetch(reinterpret_cast<const char*>(bp + steps * 32), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(bp + steps * 32 + 16), _MM_HINT_T0);
+        constexpr int steps = kPrefetchBytes / (row_bytes * NP);
+        const char* ahead = reinterpret_cast<const char*>(bp) + steps * row_bytes;
+#pragma GCC unroll 2
+        for (int o = 0; o < row_bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
       }
     }
 #pragma GCC unroll 16
@@ -76,7 +100,7 @@ inline __mmask16 tail_mask(int nv) {
   return nv >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nv) - 1u);
 }
 
-template <int MR, int NP, bool PACKED>
+template <int MR, int NP, bool PACKED, class WT>
 KAIROS_AVX512 void ukr(const ukr_args& g) {
   constexpr int NV = 2 * NP;
   __m512 c[MR][NV];
@@ -85,12 +109,14 @@ KAIROS_AVX512 void ukr(const ukr_args& g) {
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) c[i][j] = _mm512_setzero_ps();
 
+  const WT* b = static_cast<const WT*>(g.b);
   if (!g.prefetch)
-    k_loop<MR, NP, PACKED, 0>(c, g.a, g.lda, g.b, g.bstride, g.k, nullptr, 0);
+    k_loop<MR, NP, PACKED, 0>(c, g.a, g.lda, b, g.bstride, g.k, nullptr, 0);
   else if (g.prefetch == g.b)
-    k_loop<MR, NP, PACKED, 1>(c, g.a, g.lda, g.b, g.bstride, g.k, nullptr, 0);
+    k_loop<MR, NP, PACKED, 1>(c, g.a, g.lda, b, g.bstride, g.k, nullptr, 0);
   else
-    k_loop<MR, NP, PACKED, 2>(c, g.a, g.lda, g.b, g.bstride, g.k, g.prefetch, g.prefetch_lines);
+    k_loop<MR, NP, PACKED, 2>(c, g.a, g.lda, b, g.bstride, g.k, static_cast<const char*>(g.prefetch),
+                              g.prefetch_lines);
 
   // Epilogue: r = acc (+ bias); y = r or y + r. Masked for the ragged last panel.
   float* const y = g.y;
@@ -127,34 +153,39 @@ KAIROS_AVX512 void ukr(const ukr_args& g) {
   }
 }
 
-template <int MR, int NP, bool PACKED>
+template <int MR, int NP, bool PACKED, class WT>
 constexpr ukr_fn pick() {
   if constexpr (2 * MR * NP <= kAccMax)
-    return &ukr<MR, NP, PACKED>;
+    return &ukr<MR, NP, PACKED, WT>;
   else
     return nullptr;
 }
 
-template <int NP, bool PACKED, int... I>
+template <int NP, bool PACKED, class WT, int... I>
 constexpr std::array<ukr_fn, kMrMax> row(std::integer_sequence<int, I...>) {
-  return {{pick<I + 1, NP, PACKED>()...}};
+  return {{pick<I + 1, NP, PACKED, WT>()...}};
 }
 
-template <bool PACKED>
+template <bool PACKED, class WT>
 constexpr std::array<std::array<ukr_fn, kMrMax>, kNpMax> table() {
   constexpr auto seq = std::make_integer_sequence<int, kMrMax>{};
-  return {{row<1, PACKED>(seq), row<2, PACKED>(seq), row<3, PACKED>(seq), row<4, PACKED>(seq)}};
+  return {{row<1, PACKED, WT>(seq), row<2, PACKED, WT>(seq), row<3, PACKED, WT>(seq), row<4, PACKED, WT>(seq)}};
 }
 
-constexpr auto kPacked = table<true>();
-constexpr auto kUnpacked = table<false>();
+// [packed][weight_dtype]
+constexpr std::array<std::array<std::array<std::array<ukr_fn, kMrMax>, kNpMax>, 3>, 2> kTables = {{
+    {{table<false, float>(), table<false, bf16_t>(), table<false, f16_t>()}},
+    {{table<true, float>(), table<true, bf16_t>(), table<true, f16_t>()}},
+}};
 
 int np_for(int mr) {
   int np = kAccMax / (2 * mr);
   return np < 1 ? 1 : (np > kNpMax ? kNpMax : np);
 }
 
-ukr_fn get(int mr, int np, bool packed) { return (packed ? kPacked : kUnpacked)[np - 1][mr - 1]; }
+ukr_fn get(int mr, int np, bool packed, weight_dtype dt) {
+  return kTables[packed ? 1 : 0][static_cast<int>(dt)][np - 1][mr - 1];
+}
 
 }  // namespace
 

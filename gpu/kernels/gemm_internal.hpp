@@ -2,17 +2,28 @@
 // Internal to the gemm kernels: the micro-kernel interface shared by the
 // driver (gemm.cpp) and the per-ISA micro-kernels (gemm_avx512.cpp, gemm_avx2.cpp).
 #include <cstddef>
+#include <cstdint>
+
+#include "gpu/kernels/gemm.hpp"
 
 namespace kairos::kernels::detail {
+
+// Panel element types of the micro-kernels (weight_dtype's bf16 and f16).
+struct bf16_t {
+  std::uint16_t bits;
+};
+struct f16_t {
+  std::uint16_t bits;
+};
 
 // One micro-kernel call: mr rows of x (one "slice") times a group of np panels.
 struct ukr_args {
   // The slice of x. packed: a[t*mr + i] (k-major); unpacked: a[i*lda + t].
   const float* a;
   std::ptrdiff_t lda;
-  // First packed panel of the group ([k][32] floats each), and the distance
-  // in floats between consecutive panels (k*32).
-  const float* b;
+  // First packed panel of the group ([k][32] elements each, of the kernel's
+  // element type), and the distance in elements between consecutive panels (k*32).
+  const void* b;
   std::ptrdiff_t bstride;
   int k;
   // Output: y + row0*ldy + col0; valid columns from col0 (may exceed the group's width).
@@ -30,7 +41,7 @@ struct ukr_args {
   // prefetch_lines contiguous 64-byte lines from there (this slice's share of
   // the next group of panels), pulled into L2 spread evenly over the k loop,
   // so that streaming overlaps with compute at an even rate.
-  const float* prefetch;
+  const void* prefetch;
   int prefetch_lines;
 };
 
@@ -64,14 +75,15 @@ inline float swiglu_exact(float g, float u) {
   return g / __builtin_fmaf(p, scale, 1.0f) * u;
 }
 
-// Table of micro-kernels for one ISA: get(mr, np, packed) for 1 <= mr <= mr_max
-// and 1 <= np <= np_for(mr). Every kernel computes each output element with
-// the same in-order fma chain over k (see gemm.hpp).
+// Table of micro-kernels for one ISA: get(mr, np, packed, dt) for 1 <= mr <=
+// mr_max and 1 <= np <= np_for(mr), reading panels of element type dt. Every
+// kernel computes each output element with the same in-order fma chain over
+// k (see gemm.hpp).
 struct isa_kernels {
   const char* name;
   int mr_max;
   int (*np_for)(int mr);  // panels per group for slices of at most mr rows
-  ukr_fn (*get)(int mr, int np, bool packed);
+  ukr_fn (*get)(int mr, int np, bool packed, weight_dtype dt);
 };
 
 const isa_kernels& avx512_kernels();

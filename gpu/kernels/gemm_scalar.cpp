@@ -1,5 +1,7 @@
 // Portable fallback micro-kernels (no FMA: acc = acc + a*b, in order over k).
 #include <array>
+#include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "gpu/kernels/gemm_internal.hpp"
@@ -9,14 +11,30 @@ namespace {
 
 constexpr int kMrMax = 4;
 
-template <int MR, bool PACKED>
+// A panel element as f32 (exact).
+inline float widen(float v) { return v; }
+inline float widen(bf16_t v) {
+  const std::uint32_t u = static_cast<std::uint32_t>(v.bits) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline float widen(f16_t v) {
+  _Float16 h;
+  std::memcpy(&h, &v.bits, 2);
+  return static_cast<float>(h);
+}
+
+template <int MR, bool PACKED, class WT>
 void ukr(const ukr_args& g) {
   float c[MR][32] = {};
   for (int t = 0; t < g.k; ++t) {
-    const float* b = g.b + static_cast<std::ptrdiff_t>(t) * 32;
+    const WT* b = static_cast<const WT*>(g.b) + static_cast<std::ptrdiff_t>(t) * 32;
+    float bw[32];
+    for (int j = 0; j < 32; ++j) bw[j] = widen(b[j]);
     for (int i = 0; i < MR; ++i) {
       const float s = PACKED ? g.a[static_cast<std::ptrdiff_t>(t) * MR + i] : g.a[i * g.lda + t];
-      for (int j = 0; j < 32; ++j) c[i][j] = c[i][j] + s * b[j];
+      for (int j = 0; j < 32; ++j) c[i][j] = c[i][j] + s * bw[j];
     }
   }
   if (g.swiglu) {  // columns 0-15 gate, 16-31 up
@@ -35,16 +53,24 @@ void ukr(const ukr_args& g) {
   }
 }
 
-template <bool PACKED, int... I>
+template <bool PACKED, class WT, int... I>
 constexpr std::array<ukr_fn, kMrMax> table(std::integer_sequence<int, I...>) {
-  return {{&ukr<I + 1, PACKED>...}};
+  return {{&ukr<I + 1, PACKED, WT>...}};
 }
 
-constexpr auto kPacked = table<true>(std::make_integer_sequence<int, kMrMax>{});
-constexpr auto kUnpacked = table<false>(std::make_integer_sequence<int, kMrMax>{});
+template <bool PACKED>
+constexpr std::array<std::array<ukr_fn, kMrMax>, 3> tables() {
+  constexpr auto seq = std::make_integer_sequence<int, kMrMax>{};
+  return {{table<PACKED, float>(seq), table<PACKED, bf16_t>(seq), table<PACKED, f16_t>(seq)}};
+}
+
+constexpr auto kPacked = tables<true>();
+constexpr auto kUnpacked = tables<false>();
 
 int np_for(int) { return 1; }
-ukr_fn get(int mr, int, bool packed) { return (packed ? kPacked : kUnpacked)[mr - 1]; }
+ukr_fn get(int mr, int, bool packed, weight_dtype dt) {
+  return (packed ? kPacked : kUnpacked)[static_cast<int>(dt)][mr - 1];
+}
 
 }  // namespace
 

@@ -129,6 +129,9 @@ struct test_model {
     } else if (t->type == dtype::bf16) {
       const std::uint16_t* p = reinterpret_cast<const std::uint16_t*>(t->data);
       for (std::size_t i = 0; i < out.size(); ++i) out[i] = bf16_to_f32(p[i]);
+    } else if (t->type == dtype::f16) {
+      const std::uint16_t* p = reinterpret_cast<const std::uint16_t*>(t->data);
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = f16_to_f32(p[i]);
     }
     return out;
   }
@@ -143,9 +146,10 @@ inline void add_tensor(tensor_store& store, const std::string& name, std::vector
   t.type = type;
   t.shape = std::move(shape);
   t.file = "<random test model>";
-  if (type == dtype::bf16) {
+  if (type == dtype::bf16 || type == dtype::f16) {
     auto buf = std::make_shared<std::vector<std::uint16_t>>(values.size());
-    for (std::size_t i = 0; i < values.size(); ++i) (*buf)[i] = f32_to_bf16(values[i]);
+    for (std::size_t i = 0; i < values.size(); ++i)
+      (*buf)[i] = type == dtype::bf16 ? f32_to_bf16(values[i]) : f32_to_f16(values[i]);
     t.data = reinterpret_cast<const std::byte*>(buf->data());
     t.nbytes = buf->size() * sizeof(std::uint16_t);
     store.keep_alive(buf);

@@ -230,6 +230,44 @@ TEST_CASE("gemm: a row's result is bitwise independent of m, of the thread split
   }
 }
 
+TEST_CASE("gemm: a padded output row stride gives the same rows and leaves the padding alone") {
+  // padded_row_stride pads only strides of a whole number of 2 KiB.
+  CHECK(padded_row_stride(49152) == 49168);
+  CHECK(padded_row_stride(512) == 528);
+  CHECK(padded_row_stride(256) == 256);
+  CHECK(padded_row_stride(32000) == 32000);
+  CHECK(padded_row_stride(100) == 100);
+  CHECK(padded_row_stride(0) == 0);
+  const int n = 300, k = 96, ldy = 317;
+  const auto w = random_vec(static_cast<std::size_t>(n) * k, 71);
+  const auto bias = random_vec(n, 72);
+  const packed_weight pw = packed_weight::pack(w.data(), n, k);
+  for (gemm_path p : paths()) {
+    path_guard g(p);
+    for (int m : {1, 5, 32}) {
+      const auto x = random_vec(static_cast<std::size_t>(m) * k, 73 + m);
+      const auto y0 = random_vec(static_cast<std::size_t>(m) * n, 74 + m);
+      for (bool acc : {false, true}) {
+        std::vector<float> dense(y0), padded(static_cast<std::size_t>(m) * ldy, kGuard);
+        for (int i = 0; i < m; ++i)
+          std::copy_n(y0.begin() + static_cast<std::ptrdiff_t>(i) * n, n,
+                      padded.begin() + static_cast<std::ptrdiff_t>(i) * ldy);
+        gemm(x.data(), m, pw, dense.data(), bias.data(), acc);
+        gemm(x.data(), m, pw, padded.data(), bias.data(), acc, ldy);
+        INFO("path " << gemm_isa() << " m=" << m << " accumulate=" << acc);
+        bool same = true, guard_kept = true;
+        for (int i = 0; i < m; ++i) {
+          const float* pr = padded.data() + static_cast<std::ptrdiff_t>(i) * ldy;
+          same = same && std::memcmp(pr, dense.data() + static_cast<std::ptrdiff_t>(i) * n, n * sizeof(float)) == 0;
+          for (int j = n; j < ldy; ++j) guard_kept = guard_kept && pr[j] == kGuard;
+        }
+        CHECK(same);
+        CHECK(guard_kept);
+      }
+    }
+  }
+}
+
 TEST_CASE("gemm: packing is move-only and reports its padded size") {
   const auto w = random_vec(50 * 8, 3);
   packed_weight a = packed_weight::pack(w.data(), 50, 8);
@@ -303,4 +341,89 @@ TEST_CASE("gemm_swiglu: silu(x gate) * (x up) against float64 on every path; row
     }
   }
   MESSAGE("gemm_swiglu: worst relative L2 error against float64 " << worst);
+}
+
+namespace {
+
+// v rounded to a bf16 / an f16 value, as an f32 (round to nearest even).
+float round_bf16(float v) {
+  std::uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  u &= 0xffff0000u;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+float round_f16(float v) { return static_cast<float>(static_cast<_Float16>(v)); }
+
+}  // namespace
+
+TEST_CASE("gemm: bf16 and f16 panels give bitwise the results of f32 panels holding the same values") {
+  // Values that are bf16 (f16) lose nothing in a 16-bit panel, and every path
+  // widens them exactly before the same fma chain: so the 16-bit packing is
+  // only a smaller stream, never different numbers. Ragged n, x packed
+  // (k = 1024) and not, slices of 1 to 14 rows, 1 and 2 threads, bias and
+  // accumulate, and the SwiGLU epilogue.
+  struct shp {
+    int n, k;
+  };
+  const shp shapes[] = {{960, 576}, {100, 1000}, {33, 1024}, {17, 64}};
+  const int ms[] = {1, 3, 8, 14, 15, 32, 64};
+  const int max_threads = omp_get_max_threads() > 1 ? omp_get_max_threads() : 2;
+  for (weight_dtype dt : {weight_dtype::bf16, weight_dtype::f16}) {
+    for (const shp s : shapes) {
+      const int n = s.n, k = s.k, mmax = 64;
+      auto w = random_vec(static_cast<std::size_t>(n) * k, 91 + n);
+      auto w2 = random_vec(static_cast<std::size_t>(n) * k, 92 + n);
+      for (auto* v : {&w, &w2})
+        for (auto& e : *v) e = dt == weight_dtype::bf16 ? round_bf16(e) : round_f16(e);
+      const auto bias = random_vec(n, 93 + n);
+      const auto x = random_vec(static_cast<std::size_t>(mmax) * k, 94 + k);
+      const auto y0 = random_vec(static_cast<std::size_t>(mmax) * n, 95 + k);
+      const packed_weight p32 = packed_weight::pack(w.data(), n, k);
+      const packed_weight p16 = packed_weight::pack(w.data(), n, k, dt);
+      const packed_weight s32 = packed_weight::pack_swiglu(w.data(), w2.data(), n, k);
+      const packed_weight s16 = packed_weight::pack_swiglu(w.data(), w2.data(), n, k, dt);
+      REQUIRE(p16.dtype() == dt);
+      CHECK(p16.bytes() * 2 == p32.bytes());
+      CHECK(s16.bytes() * 2 == s32.bytes());
+      for (gemm_path p : paths()) {
+        path_guard g(p);
+        for (int nt : {1, max_threads})
+          for (int m : ms) {
+            threads_guard t(nt);
+            INFO("dtype " << static_cast<int>(dt) << " path " << gemm_isa() << " n=" << n << " k=" << k << " m=" << m
+                          << " threads=" << nt);
+            std::vector<float> a(y0.begin(), y0.begin() + static_cast<std::ptrdiff_t>(m) * n), b(a);
+            gemm(x.data(), m, p32, a.data(), bias.data(), true);
+            gemm(x.data(), m, p16, b.data(), bias.data(), true);
+            CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+            gemm_swiglu(x.data(), m, s32, a.data());
+            gemm_swiglu(x.data(), m, s16, b.data());
+            CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+          }
+      }
+      // And against float64: the 16-bit panel is the product of those values.
+      const auto ref = reference(x, w, mmax, n, k);
+      std::vector<float> y(static_cast<std::size_t>(mmax) * n);
+      gemm(x.data(), mmax, p16, y.data());
+      CHECK(rel_error(y, ref, nullptr, nullptr, mmax, n) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("gemm: 16-bit packing rounds to nearest even") {
+  // Ties: 1 + 2^-8 is half a bf16 ulp above 1 (to 1, even), 1 + 3*2^-8 half
+  // an ulp below 1 + 2^-6 (to it, even); 1 + 2^-11 and 1 + 3*2^-11 the same
+  // for f16. x = 1, so y[j] is w[j] as the panel holds it.
+  const float w[] = {1.f + 0x1p-8f, 1.f + 0x3p-8f, 1.f + 0x1p-11f, 1.f + 0x3p-11f, -3.f};
+  const float want_bf16[] = {1.f, 1.f + 0x1p-6f, 1.f, 1.f, -3.f};
+  const float want_f16[] = {1.f + 0x1p-8f, 1.f + 0x3p-8f, 1.f, 1.f + 0x1p-9f, -3.f};
+  const float one = 1.f;
+  for (weight_dtype dt : {weight_dtype::bf16, weight_dtype::f16}) {
+    const packed_weight pw = packed_weight::pack(w, 5, 1, dt);
+    float y[5];
+    gemm(&one, 1, pw, y);
+    for (int j = 0; j < 5; ++j) CHECK(y[j] == (dt == weight_dtype::bf16 ? want_bf16[j] : want_f16[j]));
+  }
 }

@@ -53,8 +53,8 @@ int run_bench_engine(int argc, char** argv) {
   app.add_option("--shape", shape, "named shape for random weights")->capture_default_str();
   std::string weights_name = "f32";
   app.add_option("--weights", weights_name,
-                 "element type of the random weights: f32, bf16 or f16 (the engine keeps 16-bit matrices "
-                 "16-bit and computes in F32)")
+                 "element type of the random weights: f32, bf16, f16 or q8_0 (the engine keeps 16-bit and "
+                 "Q8_0 matrices so in memory and computes in F32)")
       ->capture_default_str();
   app.add_option("--threads", threads, "threads")->capture_default_str();
   app.add_option("--prefill", prefill_len, "prompt length of the prefill test")->capture_default_str();
@@ -88,11 +88,12 @@ int run_bench_engine(int argc, char** argv) {
       return 1;
     }
     cfg = *c;
-    const kairos::dtype wt = weights_name == "bf16" ? kairos::dtype::bf16
-                             : weights_name == "f16" ? kairos::dtype::f16
-                                                     : kairos::dtype::f32;
+    const kairos::dtype wt = weights_name == "bf16"   ? kairos::dtype::bf16
+                             : weights_name == "f16"  ? kairos::dtype::f16
+                             : weights_name == "q8_0" ? kairos::dtype::q8_0
+                                                      : kairos::dtype::f32;
     if (weights_name != "f32" && wt == kairos::dtype::f32) {
-      std::fprintf(stderr, "kairos bench engine: --weights: unknown type '%s' (f32, bf16 or f16)\n",
+      std::fprintf(stderr, "kairos bench engine: --weights: unknown type '%s' (f32, bf16, f16 or q8_0)\n",
                    weights_name.c_str());
       return 1;
     }

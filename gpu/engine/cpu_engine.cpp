@@ -200,15 +200,53 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
   p->qkv_dim = p->q_dim + 2 * p->kv_dim;
 
   auto get = [&](const std::string& name) { return to_f32(*ts.find(name)); };
-  // A matrix is packed in its checkpoint's 16-bit type when every tensor in
-  // it has that type: the kernels widen it exactly, so the logits are bitwise
-  // those of an f32 packing, and a decode step streams half the bytes. Q8_0
-  // and mixed matrices are packed as f32.
-  auto stored = [&](std::initializer_list<std::string> names) {
-    dtype t = ts.find(*names.begin())->type;
-    for (const auto& n : names)
+  // A matrix keeps its checkpoint's type when every tensor in it has that
+  // type: bf16/f16 panels, or Q8_0 blocks (k a multiple of 32). The kernels
+  // widen them exactly, so the logits are bitwise those of an f32 packing,
+  // and a decode step streams half the bytes (Q8_0: 36 bytes for 32 values
+  // instead of 128). Mixed matrices are packed as f32.
+  using names = std::initializer_list<std::string>;
+  auto stored = [&](names ns, int k) {
+    const dtype t = ts.find(*ns.begin())->type;
+    for (const auto& n : ns)
       if (ts.find(n)->type != t) return weight_dtype::f32;
-    return t == dtype::bf16 ? weight_dtype::bf16 : t == dtype::f16 ? weight_dtype::f16 : weight_dtype::f32;
+    switch (t) {
+      case dtype::bf16: return weight_dtype::bf16;
+      case dtype::f16: return weight_dtype::f16;
+      case dtype::q8_0: return k % q8_0_block == 0 ? weight_dtype::q8_0 : weight_dtype::f32;
+      default: return weight_dtype::f32;
+    }
+  };
+  // The Q8_0 rows of the tensors, one tensor after the other.
+  auto q8_rows = [&](names ns, int k) {
+    std::vector<const void*> rows;
+    const std::size_t row_bytes = dtype_bytes(dtype::q8_0, k);
+    for (const auto& n : ns) {
+      const raw_tensor* t = ts.find(n);
+      for (std::int64_t j = 0; j < t->shape[0]; ++j) rows.push_back(t->data + static_cast<std::size_t>(j) * row_bytes);
+    }
+    return rows;
+  };
+  // [n, k]: the tensors' rows, one tensor after the other. f32 is the one
+  // copy the packing reads (a whole untied LM head at load: keep it single).
+  auto pack = [&](names ns, int n, int k) {
+    const weight_dtype dt = stored(ns, k);
+    if (dt == weight_dtype::q8_0) return packed_weight::pack_q8_0(q8_rows(ns, k).data(), n, k);
+    if (ns.size() == 1) return packed_weight::pack(get(*ns.begin()).data(), n, k, dt);
+    std::vector<float> w(static_cast<std::size_t>(n) * k);
+    std::size_t at = 0;
+    for (const auto& name : ns) {
+      const raw_tensor& t = *ts.find(name);
+      convert_to_f32(t.type, t.data, w.data() + at, t.numel());
+      at += static_cast<std::size_t>(t.numel());
+    }
+    return packed_weight::pack(w.data(), n, k, dt);
+  };
+  auto pack_swiglu = [&](const std::string& gate, const std::string& up, int f, int k) {
+    const weight_dtype dt = stored({gate, up}, k);
+    if (dt == weight_dtype::q8_0)
+      return packed_weight::pack_swiglu_q8_0(q8_rows({gate}, k).data(), q8_rows({up}, k).data(), f, k);
+    return packed_weight::pack_swiglu(get(gate).data(), get(up).data(), f, k, dt);
   };
   p->embed = get("model.embed_tokens.weight");
   p->final_norm = get("model.norm.weight");
@@ -217,33 +255,27 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
     layer_weights lw;
     lw.attn_norm = get(pre + "input_layernorm.weight");
     lw.mlp_norm = get(pre + "post_attention_layernorm.weight");
-    {
-      std::vector<float> w;  // [qkv_dim, hidden]
-      w.reserve(static_cast<std::size_t>(p->qkv_dim) * E);
-      for (const char* n : {"q_proj", "k_proj", "v_proj"}) {
-        auto t = get(pre + "self_attn." + n + ".weight");
-        w.insert(w.end(), t.begin(), t.end());
-        if (cfg.qkv_bias) {
-          auto b = get(pre + "self_attn." + n + ".bias");
-          lw.qkv_bias.insert(lw.qkv_bias.end(), b.begin(), b.end());
-        }
+    const std::string q = pre + "self_attn.q_proj.", k = pre + "self_attn.k_proj.", v = pre + "self_attn.v_proj.";
+    lw.qkv = pack({q + "weight", k + "weight", v + "weight"}, p->qkv_dim, E);
+    if (cfg.qkv_bias)
+      for (const auto& proj : {q, k, v}) {
+        const auto b = get(proj + "bias");
+        lw.qkv_bias.insert(lw.qkv_bias.end(), b.begin(), b.end());
       }
-      lw.qkv = packed_weight::pack(w.data(), p->qkv_dim, E,
-                                   stored({pre + "self_attn.q_proj.weight", pre + "self_attn.k_proj.weight",
-                                           pre + "self_attn.v_proj.weight"}));
-    }
-    const std::string o = pre + "self_attn.o_proj.weight", gate = pre + "mlp.gate_proj.weight",
-                      up = pre + "mlp.up_proj.weight", down = pre + "mlp.down_proj.weight";
-    lw.o = packed_weight::pack(get(o).data(), E, p->q_dim, stored({o}));
-    lw.gate_up = packed_weight::pack_swiglu(get(gate).data(), get(up).data(), F, E, stored({gate, up}));
-    lw.down = packed_weight::pack(get(down).data(), E, F, stored({down}));
+    lw.o = pack({pre + "self_attn.o_proj.weight"}, E, p->q_dim);
+    lw.gate_up = pack_swiglu(pre + "mlp.gate_proj.weight", pre + "mlp.up_proj.weight", F, E);
+    lw.down = pack({pre + "mlp.down_proj.weight"}, E, F);
+    for (const packed_weight* w : {&lw.qkv, &lw.o, &lw.gate_up, &lw.down})
+      if (!w->data())
+        return make_error("engine: cannot pack the weights of layer " + std::to_string(l) + " (out of memory)");
     p->layers.push_back(std::move(lw));
   }
-  if (cfg.tie_embeddings) {
-    p->lm_head = packed_weight::pack(p->embed.data(), cfg.vocab_size, E, stored({"model.embed_tokens.weight"}));
-  } else {
-    p->lm_head = packed_weight::pack(get("lm_head.weight").data(), cfg.vocab_size, E, stored({"lm_head.weight"}));
-  }
+  const std::string head = cfg.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  const weight_dtype head_dt = stored({head}, E);
+  p->lm_head = cfg.tie_embeddings && head_dt != weight_dtype::q8_0
+                   ? packed_weight::pack(p->embed.data(), cfg.vocab_size, E, head_dt)  // the values already widened
+                   : pack({head}, cfg.vocab_size, E);
+  if (!p->lm_head.data()) return make_error("engine: cannot pack the LM head (out of memory)");
   // What a decode step streams: every packed matrix (with its panel padding).
   p->weight_bytes = p->lm_head.bytes();
   for (const auto& lw : p->layers)

@@ -106,7 +106,7 @@ class cpu_engine {
   kv_pool& kv_storage();
   // Bytes of packed weights the engine reads for one decode step of one
   // sequence (every Linear and the LM head, f32 or, where the checkpoint
-  // holds them so, bf16/f16): the decode bandwidth yardstick.
+  // holds them so, bf16/f16/Q8_0): the decode bandwidth yardstick.
   std::size_t weight_bytes_per_token() const;
   // Time per phase over the forwards since the last reset (zeros unless
   // engine_options::time_phases).

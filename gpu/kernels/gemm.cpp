@@ -105,7 +105,7 @@ struct plan {
   const float* x;
   int m, n, k;
   const char* w;              // packed panels
-  std::ptrdiff_t panel_bytes;  // k * 32 elements
+  std::ptrdiff_t panel_bytes;  // one panel: k steps of 32 elements (detail::panel_bytes)
   weight_dtype wt;
   float* y;
   std::ptrdiff_t ldy;  // y's row stride, >= n
@@ -166,14 +166,13 @@ long long unit_start(const plan& pl, int t, int nt) {
 // Runs units [u0, u1). Next-group prefetch may look ahead up to pf_end.
 void run_units(const plan& pl, long long u0, long long u1, long long pf_end) {
   const int P = pl.panels;
-  const std::ptrdiff_t bstride = static_cast<std::ptrdiff_t>(pl.k) * kNr;  // elements
   const std::ptrdiff_t pbytes = pl.panel_bytes;
   ukr_args g{};
   g.k = pl.k;
   g.ldy = pl.ldy;
   g.accumulate = pl.accumulate;
   g.swiglu = pl.swiglu;
-  g.bstride = bstride;
+  g.bstride = pbytes;
   g.lda = pl.k;
   for (long long u = u0; u < u1;) {
     const int mb = static_cast<int>(u / P);
@@ -267,13 +266,11 @@ void run_thread(const plan& pl, int t, int nt, claim* claims, long long chunk) {
 
 void packed_weight::free_deleter::operator()(float* p) const { std::free(p); }
 
-std::size_t weight_dtype_bytes(weight_dtype t) { return t == weight_dtype::f32 ? 4 : 2; }
-
 packed_weight packed_weight::allocate(int panels, int k, weight_dtype dt) {
   packed_weight pw;
   pw.k_ = k;
   pw.dtype_ = dt;
-  pw.bytes_ = static_cast<std::size_t>(panels) * k * kNr * weight_dtype_bytes(dt);
+  pw.bytes_ = static_cast<std::size_t>(panels) * static_cast<std::size_t>(detail::panel_bytes(dt, k));
   // Large weights are 2 MiB aligned and asked to live on huge pages: the decode
   // path streams them, and fewer TLB misses help it keep up with memory.
   const std::size_t align = pw.bytes_ >= kHugeThreshold ? kHugePage : 64;
@@ -332,13 +329,44 @@ void fill_panels(void* dst, weight_dtype dt, int panels, int k, std::size_t byte
     case weight_dtype::f16:
       fill_panels_as(static_cast<std::uint16_t*>(dst), panels, k, bytes, to_f16, row_of);
       break;
+    case weight_dtype::q8_0:  // from raw blocks only (fill_panels_q8); pack() refuses it
+      assert(false && "fill_panels: q8_0 packs from its blocks");
+      break;
+  }
+}
+
+// Q8_0 panels (detail::q8_t's layout): column c of panel p is the Q8_0 row
+// row_of(p, c) (k/32 blocks of an f16 scale and 32 int8), or zeros.
+template <class RowOf>
+void fill_panels_q8(char* dst, int panels, int k, std::size_t bytes, RowOf row_of) {
+  const std::ptrdiff_t pb = detail::panel_bytes(weight_dtype::q8_0, k);
+  const int nb = k / detail::q8_block_steps;
+  constexpr int kSrcBlock = 2 + 32;  // bytes of a GGUF Q8_0 block
+#pragma omp parallel for schedule(static) if (bytes > (1u << 20))
+  for (int p = 0; p < panels; ++p) {
+    for (int c = 0; c < kNr; ++c) {
+      const unsigned char* src = row_of(p, c);
+      for (int b = 0; b < nb; ++b) {
+        char* blk = dst + p * pb + b * detail::q8_block_bytes;
+        float scale = 0.f;
+        const unsigned char* q = nullptr;
+        if (src) {
+          _Float16 d;
+          std::memcpy(&d, src + static_cast<std::ptrdiff_t>(b) * kSrcBlock, 2);
+          scale = static_cast<float>(d);
+          q = src + static_cast<std::ptrdiff_t>(b) * kSrcBlock + 2;
+        }
+        std::memcpy(blk + c * 4, &scale, 4);
+        for (int t = 0; t < detail::q8_block_steps; ++t) blk[32 * 4 + t * 32 + c] = q ? static_cast<char>(q[t]) : 0;
+      }
+    }
   }
 }
 
 }  // namespace
 
 packed_weight packed_weight::pack(const float* w, int n, int k, weight_dtype dt) {
-  if (n < 0 || k < 0) return packed_weight{};
+  if (n < 0 || k < 0 || dt == weight_dtype::q8_0) return packed_weight{};
   const int panels = (n + kNr - 1) / kNr;
   packed_weight pw = allocate(panels, k, dt);
   if (!pw.data_) return pw;
@@ -353,7 +381,7 @@ packed_weight packed_weight::pack(const float* w, int n, int k, weight_dtype dt)
 packed_weight packed_weight::pack_swiglu(const float* gate, const float* up, int f, int k, weight_dtype dt) {
   // Columns 0-15 of panel p are gate rows 16p..16p+15, columns 16-31 the same
   // up rows (zeros past f): the layout the SwiGLU epilogue reads.
-  if (f < 0 || k < 0) return packed_weight{};
+  if (f < 0 || k < 0 || dt == weight_dtype::q8_0) return packed_weight{};
   const int panels = (f + kNr / 2 - 1) / (kNr / 2);
   packed_weight pw = allocate(panels, k, dt);
   if (!pw.data_) return pw;
@@ -364,6 +392,38 @@ packed_weight packed_weight::pack_swiglu(const float* gate, const float* up, int
     if (j >= f) return nullptr;
     return (c < kNr / 2 ? gate : up) + static_cast<std::ptrdiff_t>(j) * k;
   });
+  return pw;
+}
+
+packed_weight packed_weight::pack_q8_0(const void* const* rows, int n, int k) {
+  if (n < 0 || k < 0 || k % detail::q8_block_steps != 0 || (n > 0 && !rows)) return packed_weight{};
+  const int panels = (n + kNr - 1) / kNr;
+  packed_weight pw = allocate(panels, k, weight_dtype::q8_0);
+  if (!pw.data_) return pw;
+  pw.n_ = n;
+  fill_panels_q8(reinterpret_cast<char*>(pw.data_.get()), panels, k, pw.bytes_,
+                 [&](int p, int c) -> const unsigned char* {
+                   const int j = p * kNr + c;
+                   return j < n ? static_cast<const unsigned char*>(rows[j]) : nullptr;
+                 });
+  return pw;
+}
+
+packed_weight packed_weight::pack_swiglu_q8_0(const void* const* gate_rows, const void* const* up_rows, int f,
+                                              int k) {
+  if (f < 0 || k < 0 || k % detail::q8_block_steps != 0 || (f > 0 && (!gate_rows || !up_rows)))
+    return packed_weight{};
+  const int panels = (f + kNr / 2 - 1) / (kNr / 2);
+  packed_weight pw = allocate(panels, k, weight_dtype::q8_0);
+  if (!pw.data_) return pw;
+  pw.n_ = f;
+  pw.swiglu_ = true;
+  fill_panels_q8(reinterpret_cast<char*>(pw.data_.get()), panels, k, pw.bytes_,
+                 [&](int p, int c) -> const unsigned char* {
+                   const int j = p * (kNr / 2) + c % (kNr / 2);
+                   if (j >= f) return nullptr;
+                   return static_cast<const unsigned char*>((c < kNr / 2 ? gate_rows : up_rows)[j]);
+                 });
   return pw;
 }
 
@@ -382,9 +442,10 @@ void gemm_run(const float* x, int m, const packed_weight& w, float* y, const flo
   pl.k = k;
   pl.w = static_cast<const char*>(w.data());
   pl.wt = w.dtype();
-  pl.panel_bytes = static_cast<std::ptrdiff_t>(k) * kNr * static_cast<std::ptrdiff_t>(weight_dtype_bytes(w.dtype()));
+  pl.panel_bytes = detail::panel_bytes(w.dtype(), k);
   pl.y = y;
-  pl.ldy = ldy > n ? ldy : n;
+  if (ldy != 0 && ldy < n) return;  // asserted in gemm(): rows would overlap
+  pl.ldy = ldy != 0 ? ldy : n;
   pl.bias = bias;
   pl.accumulate = accumulate;
   pl.swiglu = w.swiglu();

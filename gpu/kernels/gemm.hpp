@@ -27,17 +27,20 @@ inline constexpr int gemm_panel_width = 32;
 // the hardware conversion), so weights whose values are bf16 (or f16) give
 // bitwise the results of their f32 packing while streaming half the bytes,
 // which is what a decode step, bound by memory bandwidth, is paid for.
-enum class weight_dtype : std::uint8_t { f32, bf16, f16 };
-std::size_t weight_dtype_bytes(weight_dtype t);
+// q8_0 (GGUF's Q8_0: blocks of 32 int8 along k with an f16 scale) is widened
+// the same way, scale * q being exact in f32: a quarter of f32's bytes and
+// again bitwise the results of the dequantized matrix packed as f32.
+enum class weight_dtype : std::uint8_t { f32, bf16, f16, q8_0 };
 
 // W [n, k] row-major (n outputs, k inputs: the layout of a Hugging Face
 // Linear weight), repacked for the micro-kernel. Move-only, owns its memory.
 class packed_weight {
  public:
   packed_weight() = default;
-  // w: [n, k] F32, stored as dt (rounded to nearest even: exact for values
-  // that are already of that type). Copies; w may be freed afterwards. Uses
-  // the caller's OpenMP threads.
+  // w: [n, k] F32, stored as dt, f32, bf16 or f16 (rounded to nearest even:
+  // exact for values that are already of that type; q8_0 packs from its
+  // blocks, pack_q8_0, and here gives an empty weight). Copies; w may be
+  // freed afterwards. Uses the caller's OpenMP threads.
   static packed_weight pack(const float* w, int n, int k, weight_dtype dt = weight_dtype::f32);
   // A SwiGLU MLP's gate and up projections, gate and up: [f, k] each, packed
   // together for gemm_swiglu: each panel holds 16 gate rows and the same 16
@@ -45,13 +48,19 @@ class packed_weight {
   // n() is f, the number of outputs.
   static packed_weight pack_swiglu(const float* gate, const float* up, int f, int k,
                                    weight_dtype dt = weight_dtype::f32);
+  // The same from Q8_0 rows as a GGUF file holds them: rows[j] is output j's
+  // k/32 blocks of 34 bytes (an f16 scale, 32 int8). k must be a multiple
+  // of 32 (else, or on a null rows, the result is empty).
+  static packed_weight pack_q8_0(const void* const* rows, int n, int k);
+  static packed_weight pack_swiglu_q8_0(const void* const* gate_rows, const void* const* up_rows, int f, int k);
 
   int n() const { return n_; }
   bool swiglu() const { return swiglu_; }
   int k() const { return k_; }
   weight_dtype dtype() const { return dtype_; }
-  // Bytes of packed data (ceil(n/32)*32*k elements, ceil(f/16)*32*k for
-  // pack_swiglu, including the zero padding): what one call streams from memory.
+  // Bytes of packed data (ceil(n/32) panels, ceil(f/16) for pack_swiglu,
+  // including the zero padding and Q8_0's scales): what one call streams
+  // from memory.
   std::size_t bytes() const { return bytes_; }
   const void* data() const { return data_.get(); }
 
@@ -71,10 +80,11 @@ class packed_weight {
 
 // y[m, n] = x[m, k] · Wᵀ (+ bias[n] if bias) (+ y if accumulate).
 // x rows are contiguous with stride k; y rows with stride ldy (0: n, else at
-// least n). x and y must not overlap. A wide y whose row stride in bytes is a
-// multiple of 4 KiB puts a slice's output rows on one L1 set (and one L2 set),
-// and their stores evict the weight panels being streamed: a caller that can
-// choose ldy should pad such rows (see padded_row_stride).
+// least n; a smaller one does nothing). x and y must not overlap. A wide y
+// whose row stride in bytes is a multiple of 2 KiB puts a slice's output rows
+// on a few L1 sets (and L2 sets), and their stores evict the weight panels
+// being streamed: a caller that can choose ldy should pad such rows (see
+// padded_row_stride).
 // Uses the OpenMP threads of the caller's setting (omp_set_num_threads).
 // No heap allocation in the steady state (a per-calling-thread scratch for
 // packing x grows to the largest m*k seen).
@@ -85,7 +95,8 @@ void gemm(const float* x, int m, const packed_weight& w, float* y, const float* 
 // floats where n's own stride would be a multiple of 2 KiB (vocabularies of
 // 32768, 49152 or 256000 entries; at 2 KiB, 6 of a slice's rows would share
 // each L1 set): consecutive rows then start 64 bytes apart in the cache sets.
-// Measured on the LM head of smollm2-135m (n 49152) at 32 rows: 7-10% faster.
+// Measured on the LM head of smollm2-135m (n 49152) at 16 and 32 rows: 2-7%
+// faster (docs/benchmarks.md).
 std::ptrdiff_t padded_row_stride(int n);
 
 // y[m, f] = silu(x · gateᵀ) ⊙ (x · upᵀ), with w from pack_swiglu: the MLP's

@@ -16,14 +16,20 @@ namespace {
 
 constexpr int kMrMax = 6;
 
-// 8 columns of one k step, widened exactly to f32.
-KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(const float* p) { return _mm256_load_ps(p); }
-KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(const bf16_t* p) {
-  const __m128i raw = _mm_load_si128(reinterpret_cast<const __m128i*>(p));
+// Columns col..col+7 of step t of a panel, widened exactly to f32.
+KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(float*, const char* panel, int t, int col) {
+  return _mm256_load_ps(panel_step<float>(panel, t) + col);
+}
+KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(bf16_t*, const char* panel, int t, int col) {
+  const __m128i raw = _mm_load_si128(reinterpret_cast<const __m128i*>(panel_step<bf16_t>(panel, t) + col));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
 }
-KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(const f16_t* p) {
-  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(f16_t*, const char* panel, int t, int col) {
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(panel_step<f16_t>(panel, t) + col)));
+}
+KAIROS_AVX2 inline __attribute__((always_inline)) __m256 load8(q8_t*, const char* panel, int t, int col) {
+  const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q8_step(panel, t) + col));
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_load_ps(q8_scales(panel, t) + col));
 }
 
 template <int MR, int NV, bool PACKED, class WT>
@@ -43,11 +49,11 @@ KAIROS_AVX2 void ukr(const ukr_args& g) {
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) c[i][j] = _mm256_setzero_ps();
-    const WT* b = static_cast<const WT*>(g.b) + c0;
+    const char* panel = static_cast<const char*>(g.b);
     for (int t = 0; t < k; ++t) {
       __m256 bv[NV];
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) bv[j] = load8(b + static_cast<std::ptrdiff_t>(t) * 32 + j * 8);
+      for (int j = 0; j < NV; ++j) bv[j] = load8(static_cast<WT*>(nullptr), panel, t, c0 + j * 8);
 #pragma GCC unroll 8
       for (int i = 0; i < MR; ++i) {
         const float s = PACKED ? a[static_cast<std::ptrdiff_t>(t) * MR + i] : a[i * lda + t];
@@ -100,9 +106,9 @@ constexpr std::array<ukr_fn, kMrMax> table(std::integer_sequence<int, I...>) {
 }
 
 template <bool PACKED>
-constexpr std::array<std::array<ukr_fn, kMrMax>, 3> tables() {
+constexpr std::array<std::array<ukr_fn, kMrMax>, 4> tables() {
   constexpr auto seq = std::make_integer_sequence<int, kMrMax>{};
-  return {{table<PACKED, float>(seq), table<PACKED, bf16_t>(seq), table<PACKED, f16_t>(seq)}};
+  return {{table<PACKED, float>(seq), table<PACKED, bf16_t>(seq), table<PACKED, f16_t>(seq), table<PACKED, q8_t>(seq)}};
 }
 
 constexpr auto kPacked = tables<true>();

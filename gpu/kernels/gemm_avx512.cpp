@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "gpu/kernels/exp_avx512.hpp"
@@ -20,17 +21,23 @@ constexpr int kNpMax = 4;
 constexpr int kAccMax = 28;  // zmm accumulators; 2 more hold the panel row, 2 spare
 
 // How far ahead a one-slice (decode) k loop prefetches its streamed panels,
-// in bytes over all the group's panels: kPrefetchBytes / (128 * NP) k steps,
-// each step 128 B a panel. A fixed number of steps (32) put 16 KB in flight
+// in bytes over all the group's panels: kPrefetchBytes / NP bytes (in whole
+// k steps) ahead in each panel: 16 steps of f32 for a group of 4, 64 for one;
+// twice the steps for 16-bit panels, and for Q8_0 (36 bytes a step) about
+// 3.5 times. A fixed number of steps (32) put 16 KB in flight
 // for 4 panels (m = 1) and 4 KB for one (m >= 8); 8 KB for every group size
 // measured 4-7% faster on the gate/up and LM-head shapes at m = 1-8, the
 // smaller shapes within 3% (cold weights, in-process A/B).
 constexpr int kPrefetchBytes = 8192;
 
-// One k step of a panel, its 32 columns as two f32 vectors (0-15, 16-31).
-KAIROS_AVX512 inline __attribute__((always_inline)) void load_row(const float* p, __m512& lo, __m512& hi) {
+// Step t of a panel, its 32 columns as two f32 vectors (0-15, 16-31), and
+// the address its elements start at (for the prefetch).
+KAIROS_AVX512 inline __attribute__((always_inline)) const char* load_step(float*, const char* panel, int t, __m512& lo,
+                                                                         __m512& hi) {
+  const float* p = panel_step<float>(panel, t);
   lo = _mm512_load_ps(p);
   hi = _mm512_load_ps(p + 16);
+  return reinterpret_cast<const char*>(p);
 }
 // The 16-bit loads use maskz forms with every lane set: GCC 12's unmasked
 // intrinsics warn of their own undefined pass-through operand.
@@ -39,13 +46,32 @@ KAIROS_AVX512 inline __attribute__((always_inline)) __m512 widen_bf16(const bf16
   const __m512i w = _mm512_maskz_cvtepu16_epi32(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, w, 16));
 }
-KAIROS_AVX512 inline __attribute__((always_inline)) void load_row(const bf16_t* p, __m512& lo, __m512& hi) {
+KAIROS_AVX512 inline __attribute__((always_inline)) const char* load_step(bf16_t*, const char* panel, int t,
+                                                                         __m512& lo, __m512& hi) {
+  const bf16_t* p = panel_step<bf16_t>(panel, t);
   lo = widen_bf16(p);
   hi = widen_bf16(p + 16);
+  return reinterpret_cast<const char*>(p);
 }
-KAIROS_AVX512 inline __attribute__((always_inline)) void load_row(const f16_t* p, __m512& lo, __m512& hi) {
+KAIROS_AVX512 inline __attribute__((always_inline)) const char* load_step(f16_t*, const char* panel, int t, __m512& lo,
+                                                                         __m512& hi) {
+  const f16_t* p = panel_step<f16_t>(panel, t);
   lo = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
   hi = _mm512_maskz_cvtph_ps(0xFFFF, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 16)));
+  return reinterpret_cast<const char*>(p);
+}
+// Q8_0: sign-extend, convert (exact) and scale (exact: see q8_t).
+KAIROS_AVX512 inline __attribute__((always_inline)) __m512 widen_q8(const std::int8_t* q, const float* scale) {
+  const __m512i w = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_load_si128(reinterpret_cast<const __m128i*>(q)));
+  return _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, w), _mm512_load_ps(scale));
+}
+KAIROS_AVX512 inline __attribute__((always_inline)) const char* load_step(q8_t*, const char* panel, int t, __m512& lo,
+                                                                         __m512& hi) {
+  const std::int8_t* q = q8_step(panel, t);
+  const float* sc = q8_scales(panel, t);
+  lo = widen_q8(q, sc);
+  hi = widen_q8(q + 16, sc + 16);
+  return reinterpret_cast<const char*>(q);
 }
 
 // The k loop over panels of WT. PF 0: no software prefetch; 1: the same
@@ -54,11 +80,11 @@ KAIROS_AVX512 inline __attribute__((always_inline)) void load_row(const f16_t* p
 // from the first step on.
 template <int MR, int NP, bool PACKED, int PF, class WT>
 KAIROS_AVX512 inline __attribute__((always_inline)) void k_loop(__m512 (&c)[MR][2 * NP], const float* a,
-                                                                std::ptrdiff_t lda, const WT* b,
+                                                                std::ptrdiff_t lda, const char* b,
                                                                 std::ptrdiff_t bs, int k, const char* pf,
                                                                 int pf_lines) {
   constexpr int NV = 2 * NP;
-  constexpr int row_bytes = 32 * static_cast<int>(sizeof(WT));  // one k step of a panel
+  constexpr int row_bytes = 32 * static_cast<int>(sizeof(WT));  // one k step of a panel (not Q8_0)
   const int pf_per_step = PF == 2 && k > 0 ? (pf_lines + k - 1) / k : 0;
   for (int t = 0; t < k; ++t) {
     if constexpr (PF == 2) {
@@ -70,11 +96,17 @@ KAIROS_AVX512 inline __attribute__((always_inline)) void k_loop(__m512 (&c)[MR][
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int p = 0; p < NP; ++p) {
-      const WT* bp = b + p * bs + static_cast<std::ptrdiff_t>(t) * 32;
-      load_row(bp, bv[2 * p], bv[2 * p + 1]);
-      if constexpr (PF == 1) {
-        constexpr int steps = kPrefetchBytes / (row_bytes * NP);
-        const char* ahead = reinterpret_cast<const char*>(bp) + steps * row_bytes;
+      const char* panel = b + p * bs;
+      [[maybe_unused]] const char* at = load_step(static_cast<WT*>(nullptr), panel, t, bv[2 * p], bv[2 * p + 1]);
+      if constexpr (PF == 1 && std::is_same_v<WT, q8_t>) {
+        // 1,152-byte blocks of 32 steps (scales, then int8): one line a
+        // step, walking the block that is kPrefetchBytes ahead (36 bytes a
+        // step on average).
+        constexpr int ahead_steps = kPrefetchBytes / (36 * NP);
+        _mm_prefetch(q8_block(panel, t + ahead_steps) + (t % q8_block_steps) * 36, _MM_HINT_T0);
+      } else if constexpr (PF == 1) {
+        constexpr int ahead_bytes = kPrefetchBytes / (row_bytes * NP) * row_bytes;  // whole steps
+        const char* ahead = at + ahead_bytes;
 #pragma GCC unroll 2
         for (int o = 0; o < row_bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
       }
@@ -109,13 +141,13 @@ KAIROS_AVX512 void ukr(const ukr_args& g) {
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j) c[i][j] = _mm512_setzero_ps();
 
-  const WT* b = static_cast<const WT*>(g.b);
+  const char* b = static_cast<const char*>(g.b);
   if (!g.prefetch)
-    k_loop<MR, NP, PACKED, 0>(c, g.a, g.lda, b, g.bstride, g.k, nullptr, 0);
+    k_loop<MR, NP, PACKED, 0, WT>(c, g.a, g.lda, b, g.bstride, g.k, nullptr, 0);
   else if (g.prefetch == g.b)
-    k_loop<MR, NP, PACKED, 1>(c, g.a, g.lda, b, g.bstride, g.k, nullptr, 0);
+    k_loop<MR, NP, PACKED, 1, WT>(c, g.a, g.lda, b, g.bstride, g.k, nullptr, 0);
   else
-    k_loop<MR, NP, PACKED, 2>(c, g.a, g.lda, b, g.bstride, g.k, static_cast<const char*>(g.prefetch),
+    k_loop<MR, NP, PACKED, 2, WT>(c, g.a, g.lda, b, g.bstride, g.k, static_cast<const char*>(g.prefetch),
                               g.prefetch_lines);
 
   // Epilogue: r = acc (+ bias); y = r or y + r. Masked for the ragged last panel.
@@ -173,9 +205,9 @@ constexpr std::array<std::array<ukr_fn, kMrMax>, kNpMax> table() {
 }
 
 // [packed][weight_dtype]
-constexpr std::array<std::array<std::array<std::array<ukr_fn, kMrMax>, kNpMax>, 3>, 2> kTables = {{
-    {{table<false, float>(), table<false, bf16_t>(), table<false, f16_t>()}},
-    {{table<true, float>(), table<true, bf16_t>(), table<true, f16_t>()}},
+constexpr std::array<std::array<std::array<std::array<ukr_fn, kMrMax>, kNpMax>, 4>, 2> kTables = {{
+    {{table<false, float>(), table<false, bf16_t>(), table<false, f16_t>(), table<false, q8_t>()}},
+    {{table<true, float>(), table<true, bf16_t>(), table<true, f16_t>(), table<true, q8_t>()}},
 }};
 
 int np_for(int mr) {

@@ -8,21 +8,54 @@
 
 namespace kairos::kernels::detail {
 
-// Panel element types of the micro-kernels (weight_dtype's bf16 and f16).
+// Panel element types of the micro-kernels (weight_dtype's bf16, f16, q8_0).
 struct bf16_t {
   std::uint16_t bits;
 };
 struct f16_t {
   std::uint16_t bits;
 };
+// A Q8_0 panel is a run of blocks of 32 k steps: the 32 columns' scales as
+// f32 (the checkpoint's f16 scales, widened), then [32 steps][32 columns]
+// int8. Element (t, c) is scale[c] * q[t][c], exact in f32 (11 by 8
+// significant bits): what the loader's dequantization computes.
+struct q8_t {};
+inline constexpr int q8_block_steps = 32;
+inline constexpr std::ptrdiff_t q8_block_bytes = 32 * 4 + 32 * 32;
+
+// Bytes of one panel of k steps of weight type t (k a multiple of 32 for q8_0).
+inline std::ptrdiff_t panel_bytes(weight_dtype t, int k) {
+  switch (t) {
+    case weight_dtype::f32: return static_cast<std::ptrdiff_t>(k) * 32 * 4;
+    case weight_dtype::bf16:
+    case weight_dtype::f16: return static_cast<std::ptrdiff_t>(k) * 32 * 2;
+    case weight_dtype::q8_0: return static_cast<std::ptrdiff_t>(k / q8_block_steps) * q8_block_bytes;
+  }
+  return 0;
+}
+
+// Step t of a panel (its 32 elements) for the fixed-width types.
+template <class WT>
+inline const WT* panel_step(const char* panel, int t) {
+  return reinterpret_cast<const WT*>(panel) + static_cast<std::ptrdiff_t>(t) * 32;
+}
+// Q8_0: the block holding step t, its scales and step t's 32 int8.
+inline const char* q8_block(const char* panel, int t) {
+  return panel + static_cast<std::ptrdiff_t>(t / q8_block_steps) * q8_block_bytes;
+}
+inline const float* q8_scales(const char* panel, int t) { return reinterpret_cast<const float*>(q8_block(panel, t)); }
+inline const std::int8_t* q8_step(const char* panel, int t) {
+  return reinterpret_cast<const std::int8_t*>(q8_block(panel, t) + 32 * 4) + (t % q8_block_steps) * 32;
+}
 
 // One micro-kernel call: mr rows of x (one "slice") times a group of np panels.
 struct ukr_args {
   // The slice of x. packed: a[t*mr + i] (k-major); unpacked: a[i*lda + t].
   const float* a;
   std::ptrdiff_t lda;
-  // First packed panel of the group ([k][32] elements each, of the kernel's
-  // element type), and the distance in elements between consecutive panels (k*32).
+  // First packed panel of the group (k steps of 32 elements each, of the
+  // kernel's element type), and the distance in bytes between consecutive
+  // panels (panel_bytes).
   const void* b;
   std::ptrdiff_t bstride;
   int k;

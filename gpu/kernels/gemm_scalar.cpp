@@ -11,27 +11,37 @@ namespace {
 
 constexpr int kMrMax = 4;
 
-// A panel element as f32 (exact).
-inline float widen(float v) { return v; }
-inline float widen(bf16_t v) {
-  const std::uint32_t u = static_cast<std::uint32_t>(v.bits) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
+// Step t of a panel as 32 f32 values (exact).
+inline void widen(float*, const char* panel, int t, float* out) {
+  std::memcpy(out, panel_step<float>(panel, t), 32 * 4);
 }
-inline float widen(f16_t v) {
-  _Float16 h;
-  std::memcpy(&h, &v.bits, 2);
-  return static_cast<float>(h);
+inline void widen(bf16_t*, const char* panel, int t, float* out) {
+  const bf16_t* p = panel_step<bf16_t>(panel, t);
+  for (int j = 0; j < 32; ++j) {
+    const std::uint32_t u = static_cast<std::uint32_t>(p[j].bits) << 16;
+    std::memcpy(&out[j], &u, 4);
+  }
+}
+inline void widen(f16_t*, const char* panel, int t, float* out) {
+  const f16_t* p = panel_step<f16_t>(panel, t);
+  for (int j = 0; j < 32; ++j) {
+    _Float16 h;
+    std::memcpy(&h, &p[j].bits, 2);
+    out[j] = static_cast<float>(h);
+  }
+}
+inline void widen(q8_t*, const char* panel, int t, float* out) {
+  const std::int8_t* q = q8_step(panel, t);
+  const float* sc = q8_scales(panel, t);
+  for (int j = 0; j < 32; ++j) out[j] = sc[j] * static_cast<float>(q[j]);
 }
 
 template <int MR, bool PACKED, class WT>
 void ukr(const ukr_args& g) {
   float c[MR][32] = {};
   for (int t = 0; t < g.k; ++t) {
-    const WT* b = static_cast<const WT*>(g.b) + static_cast<std::ptrdiff_t>(t) * 32;
     float bw[32];
-    for (int j = 0; j < 32; ++j) bw[j] = widen(b[j]);
+    widen(static_cast<WT*>(nullptr), static_cast<const char*>(g.b), t, bw);
     for (int i = 0; i < MR; ++i) {
       const float s = PACKED ? g.a[static_cast<std::ptrdiff_t>(t) * MR + i] : g.a[i * g.lda + t];
       for (int j = 0; j < 32; ++j) c[i][j] = c[i][j] + s * bw[j];
@@ -59,9 +69,9 @@ constexpr std::array<ukr_fn, kMrMax> table(std::integer_sequence<int, I...>) {
 }
 
 template <bool PACKED>
-constexpr std::array<std::array<ukr_fn, kMrMax>, 3> tables() {
+constexpr std::array<std::array<ukr_fn, kMrMax>, 4> tables() {
   constexpr auto seq = std::make_integer_sequence<int, kMrMax>{};
-  return {{table<PACKED, float>(seq), table<PACKED, bf16_t>(seq), table<PACKED, f16_t>(seq)}};
+  return {{table<PACKED, float>(seq), table<PACKED, bf16_t>(seq), table<PACKED, f16_t>(seq), table<PACKED, q8_t>(seq)}};
 }
 
 constexpr auto kPacked = tables<true>();

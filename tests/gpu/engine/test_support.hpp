@@ -132,6 +132,10 @@ struct test_model {
     } else if (t->type == dtype::f16) {
       const std::uint16_t* p = reinterpret_cast<const std::uint16_t*>(t->data);
       for (std::size_t i = 0; i < out.size(); ++i) out[i] = f16_to_f32(p[i]);
+    } else if (t->type == dtype::q8_0) {
+      std::vector<float> f(out.size());
+      convert_to_f32(dtype::q8_0, t->data, f.data(), t->numel());
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = f[i];
     }
     return out;
   }
@@ -141,6 +145,35 @@ namespace detail {
 
 inline void add_tensor(tensor_store& store, const std::string& name, std::vector<std::int64_t> shape,
                        const std::vector<float>& values, dtype type) {
+  // Q8_0 as llama.cpp writes it: matrices in blocks of 32 along a row (scale
+  // amax/127 as f16, q = round(x / scale)); vectors stay F32.
+  if (type == dtype::q8_0 && shape.size() < 2) type = dtype::f32;
+  if (type == dtype::q8_0) {
+    const std::size_t bytes = dtype_bytes(type, static_cast<std::int64_t>(values.size()));
+    auto buf = std::make_shared<std::vector<unsigned char>>(bytes);
+    for (std::size_t b = 0; b < values.size() / q8_0_block; ++b) {
+      float amax = 0.f;
+      for (int i = 0; i < q8_0_block; ++i) amax = std::max(amax, std::fabs(values[b * q8_0_block + i]));
+      const std::uint16_t d = f32_to_f16(amax / 127.f);
+      const float ds = f16_to_f32(d);
+      unsigned char* blk = buf->data() + b * q8_0_block_bytes;
+      std::memcpy(blk, &d, 2);
+      for (int i = 0; i < q8_0_block; ++i) {
+        const float r = ds > 0.f ? std::nearbyint(values[b * q8_0_block + i] / ds) : 0.f;
+        blk[2 + i] = static_cast<unsigned char>(static_cast<std::int8_t>(std::clamp(r, -127.f, 127.f)));
+      }
+    }
+    raw_tensor t;
+    t.name = name;
+    t.type = type;
+    t.shape = std::move(shape);
+    t.file = "<random test model>";
+    t.data = reinterpret_cast<const std::byte*>(buf->data());
+    t.nbytes = buf->size();
+    store.keep_alive(buf);
+    store.add(std::move(t));
+    return;
+  }
   raw_tensor t;
   t.name = name;
   t.type = type;

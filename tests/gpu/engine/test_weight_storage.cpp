@@ -1,9 +1,9 @@
-// 16-bit checkpoints: the engine packs their matrices as bf16 / f16 panels
-// and widens them in the GEMM. The logits must be bit for bit those of an
+// 16-bit and Q8_0 checkpoints: the engine packs their matrices as bf16 / f16
+// panels or Q8_0 blocks and widens them in the GEMM. The logits must be bit for bit those of an
 // engine given the same values as F32 tensors (the kernels widen exactly and
 // run the same fma chains), in prefill and decode, batched, for every
 // reference shape (untied and tied LM heads, qkv bias, Llama-3 RoPE), and the
-// bytes a decode step streams must halve. A mixed matrix stays F32.
+// bytes a decode step streams must shrink to match. A mixed matrix stays F32.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -59,8 +59,8 @@ std::vector<std::int32_t> greedy_feed(const std::vector<std::vector<float>>& row
 
 }  // namespace
 
-TEST_CASE("bf16 and f16 checkpoints: logits bitwise equal to F32 tensors of the same values, half the weight bytes") {
-  for (dtype type : {dtype::bf16, dtype::f16}) {
+TEST_CASE("bf16, f16 and Q8_0 checkpoints: logits bitwise equal to F32 tensors of the same values, fewer bytes") {
+  for (dtype type : {dtype::bf16, dtype::f16, dtype::q8_0}) {
     for (auto& nc : reference_configs()) {
       if (nc.type != dtype::f32 || nc.scale != 0.1) continue;  // each shape once
       INFO(nc.name << " stored as " << dtype_name(type));
@@ -73,7 +73,11 @@ TEST_CASE("bf16 and f16 checkpoints: logits bitwise equal to F32 tensors of the 
       REQUIRE(e16);
       REQUIRE(r32.ok());
       auto& e32 = *r32.value();
-      CHECK(e16->weight_bytes_per_token() * 2 == e32.weight_bytes_per_token());
+      // 16-bit: half the bytes; Q8_0: 36 bytes per 32 values (int8 and an f32 scale) instead of 128.
+      if (type == dtype::q8_0)
+        CHECK(e16->weight_bytes_per_token() * 128 == e32.weight_bytes_per_token() * 36);
+      else
+        CHECK(e16->weight_bytes_per_token() * 2 == e32.weight_bytes_per_token());
       const auto rows16 = run_steps(*e16, nc.cfg.vocab_size, nullptr);
       const auto feed = greedy_feed(rows16);
       const auto rows32 = run_steps(e32, nc.cfg.vocab_size, &feed);
@@ -88,20 +92,23 @@ TEST_CASE("bf16 and f16 checkpoints: logits bitwise equal to F32 tensors of the 
 }
 
 TEST_CASE("a matrix whose tensors differ in type is packed as F32") {
-  // q_proj of layer 0 left in bf16, the rest F32: layer 0's qkv stays F32
-  // (its k and v are F32), so only that matrix is not halved.
-  auto m16 = make_model(config_gqa_tied(), dtype::bf16, 0.1, 78);
-  const tensor_store mixed = as_f32(*m16, "model.layers.0.self_attn.q_proj.weight");
-  const tensor_store all32 = as_f32(*m16);
-  model_config cfg = m16->cfg;
-  cfg.weight_dtype = dtype::f32;
-  auto a = cpu_engine::create(cfg, mixed, make_options());
-  auto b = cpu_engine::create(cfg, all32, make_options());
-  REQUIRE(a.ok());
-  REQUIRE(b.ok());
-  CHECK(a.value()->weight_bytes_per_token() == b.value()->weight_bytes_per_token());
-  const auto p = random_tokens(13, cfg.vocab_size, 9);
-  const auto la = run_one(*a.value(), 1, p), lb = run_one(*b.value(), 1, p);
-  REQUIRE(!la.empty());
-  CHECK(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)) == 0);
+  // q_proj of layer 0 left in bf16 (Q8_0), the rest F32: layer 0's qkv stays
+  // F32 (its k and v are F32), and the logits are those of all-F32 tensors.
+  for (dtype type : {dtype::bf16, dtype::q8_0}) {
+    INFO(dtype_name(type));
+    auto m16 = make_model(config_gqa_tied(), type, 0.1, 78);
+    const tensor_store mixed = as_f32(*m16, "model.layers.0.self_attn.q_proj.weight");
+    const tensor_store all32 = as_f32(*m16);
+    model_config cfg = m16->cfg;
+    cfg.weight_dtype = dtype::f32;
+    auto a = cpu_engine::create(cfg, mixed, make_options());
+    auto b = cpu_engine::create(cfg, all32, make_options());
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(a.value()->weight_bytes_per_token() == b.value()->weight_bytes_per_token());
+    const auto p = random_tokens(13, cfg.vocab_size, 9);
+    const auto la = run_one(*a.value(), 1, p), lb = run_one(*b.value(), 1, p);
+    REQUIRE(!la.empty());
+    CHECK(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)) == 0);
+  }
 }

@@ -427,3 +427,89 @@ TEST_CASE("gemm: 16-bit packing rounds to nearest even") {
     for (int j = 0; j < 5; ++j) CHECK(y[j] == (dt == weight_dtype::bf16 ? want_bf16[j] : want_f16[j]));
   }
 }
+
+namespace {
+
+// n rows of k Q8_0 values as a GGUF file stores them (k/32 blocks of an f16
+// scale and 32 int8), and the same dequantized as the loader does (scale * q).
+struct q8_rows {
+  std::vector<unsigned char> bytes;
+  std::vector<const void*> rows;
+  std::vector<float> values;  // [n, k]
+};
+
+q8_rows make_q8_rows(int n, int k, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> q(-128, 127);
+  std::uniform_real_distribution<float> d(1e-3f, 3e-2f);
+  q8_rows r;
+  const int nb = k / 32;
+  r.bytes.resize(static_cast<std::size_t>(n) * nb * 34);
+  r.values.resize(static_cast<std::size_t>(n) * k);
+  for (int j = 0; j < n; ++j)
+    for (int b = 0; b < nb; ++b) {
+      unsigned char* blk = r.bytes.data() + (static_cast<std::size_t>(j) * nb + b) * 34;
+      _Float16 h = static_cast<_Float16>(b % 7 == 3 ? -d(rng) : d(rng));  // some negative scales too
+      // And the edges of f16: the smallest and largest subnormal scales, -0 and +0.
+      const std::uint16_t edge[] = {0x0001, 0x03ff, 0x8000, 0x0000};
+      if (j % 5 == 1) std::memcpy(&h, &edge[b % 4], 2);
+      std::memcpy(blk, &h, 2);
+      for (int i = 0; i < 32; ++i) {
+        const auto v = static_cast<std::int8_t>(q(rng));
+        std::memcpy(blk + 2 + i, &v, 1);
+        r.values[static_cast<std::size_t>(j) * k + b * 32 + i] = static_cast<float>(h) * static_cast<float>(v);
+      }
+    }
+  for (int j = 0; j < n; ++j) r.rows.push_back(r.bytes.data() + static_cast<std::size_t>(j) * nb * 34);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("gemm: Q8_0 panels give bitwise the results of the dequantized matrix packed as f32") {
+  struct shp {
+    int n, k;
+  };
+  const shp shapes[] = {{960, 576}, {100, 1024}, {33, 64}, {17, 96}};
+  const int ms[] = {1, 3, 8, 14, 15, 32, 64};
+  const int max_threads = omp_get_max_threads() > 1 ? omp_get_max_threads() : 2;
+  for (const shp s : shapes) {
+    const int n = s.n, k = s.k, mmax = 64;
+    const auto w = make_q8_rows(n, k, 101 + n), w2 = make_q8_rows(n, k, 102 + n);
+    const auto bias = random_vec(n, 103 + n);
+    const auto x = random_vec(static_cast<std::size_t>(mmax) * k, 104 + k);
+    const auto y0 = random_vec(static_cast<std::size_t>(mmax) * n, 105 + k);
+    const packed_weight p32 = packed_weight::pack(w.values.data(), n, k);
+    const packed_weight pq = packed_weight::pack_q8_0(w.rows.data(), n, k);
+    const packed_weight s32 = packed_weight::pack_swiglu(w.values.data(), w2.values.data(), n, k);
+    const packed_weight sq = packed_weight::pack_swiglu_q8_0(w.rows.data(), w2.rows.data(), n, k);
+    REQUIRE(pq.dtype() == weight_dtype::q8_0);
+    REQUIRE(sq.swiglu());
+    // 32 scales of 4 bytes and 32x32 int8 per 32 steps of a panel.
+    CHECK(pq.bytes() == static_cast<std::size_t>((n + 31) / 32) * (k / 32) * (128 + 1024));
+    for (gemm_path p : paths()) {
+      path_guard g(p);
+      for (int nt : {1, max_threads})
+        for (int m : ms) {
+          threads_guard t(nt);
+          INFO("path " << gemm_isa() << " n=" << n << " k=" << k << " m=" << m << " threads=" << nt);
+          std::vector<float> a(y0.begin(), y0.begin() + static_cast<std::ptrdiff_t>(m) * n), b(a);
+          gemm(x.data(), m, p32, a.data(), bias.data(), true);
+          gemm(x.data(), m, pq, b.data(), bias.data(), true);
+          CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+          gemm_swiglu(x.data(), m, s32, a.data());
+          gemm_swiglu(x.data(), m, sq, b.data());
+          CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+        }
+    }
+    const auto ref = reference(x, w.values, mmax, n, k);
+    std::vector<float> y(static_cast<std::size_t>(mmax) * n);
+    gemm(x.data(), mmax, pq, y.data());
+    CHECK(rel_error(y, ref, nullptr, nullptr, mmax, n) < 1e-5);
+  }
+  // k not a multiple of 32, or no rows: nothing packed.
+  const auto w = make_q8_rows(4, 64, 7);
+  CHECK(packed_weight::pack_q8_0(w.rows.data(), 4, 48).data() == nullptr);
+  CHECK(packed_weight::pack_q8_0(nullptr, 4, 64).data() == nullptr);
+  CHECK(packed_weight::pack(w.values.data(), 4, 64, weight_dtype::q8_0).data() == nullptr);
+}

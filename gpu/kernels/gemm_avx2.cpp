@@ -106,9 +106,9 @@ constexpr std::array<ukr_fn, kMrMax> table(std::integer_sequence<int, I...>) {
 }
 
 template <bool PACKED>
-constexpr std::array<std::array<ukr_fn, kMrMax>, 4> tables() {
-  constexpr auto seq = std::make_integer_sequence<int, kMrMax>{};
-  return {{table<PACKED, float>(seq), table<PACKED, bf16_t>(seq), table<PACKED, f16_t>(seq), table<PACKED, q8_t>(seq)}};
+constexpr auto tables() {
+  return for_each_weight_type(
+      [](auto wt) { return table<PACKED, decltype(wt)>(std::make_integer_sequence<int, kMrMax>{}); });
 }
 
 constexpr auto kPacked = tables<true>();

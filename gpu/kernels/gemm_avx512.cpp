@@ -205,10 +205,8 @@ constexpr std::array<std::array<ukr_fn, kMrMax>, kNpMax> table() {
 }
 
 // [packed][weight_dtype]
-constexpr std::array<std::array<std::array<std::array<ukr_fn, kMrMax>, kNpMax>, 4>, 2> kTables = {{
-    {{table<false, float>(), table<false, bf16_t>(), table<false, f16_t>(), table<false, q8_t>()}},
-    {{table<true, float>(), table<true, bf16_t>(), table<true, f16_t>(), table<true, q8_t>()}},
-}};
+constexpr std::array kTables = {for_each_weight_type([](auto wt) { return table<false, decltype(wt)>(); }),
+                                for_each_weight_type([](auto wt) { return table<true, decltype(wt)>(); })};
 
 int np_for(int mr) {
   int np = kAccMax / (2 * mr);

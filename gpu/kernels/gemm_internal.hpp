@@ -1,6 +1,7 @@
 #pragma once
 // Internal to the gemm kernels: the micro-kernel interface shared by the
 // driver (gemm.cpp) and the per-ISA micro-kernels (gemm_avx512.cpp, gemm_avx2.cpp).
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -22,6 +23,13 @@ struct f16_t {
 struct q8_t {};
 inline constexpr int q8_block_steps = 32;
 inline constexpr std::ptrdiff_t q8_block_bytes = 32 * 4 + 32 * 32;
+
+// A table per weight_dtype, in the enum's order: make(WT{}) builds one ISA's
+// kernels for panel element type WT.
+template <class Make>
+constexpr auto for_each_weight_type(Make make) {
+  return std::array{make(float{}), make(bf16_t{}), make(f16_t{}), make(q8_t{})};
+}
 
 // Bytes of one panel of k steps of weight type t (k a multiple of 32 for q8_0).
 inline std::ptrdiff_t panel_bytes(weight_dtype t, int k) {

@@ -127,6 +127,20 @@ struct isa_kernels {
   ukr_fn (*get)(int mr, int np, bool packed, weight_dtype dt);
 };
 
+// The lookup of an ISA whose kernels take one panel a call (np_for is 1):
+// Rows::get<PACKED, WT>() gives its kernels for 1..mr_max rows.
+template <class Rows>
+struct one_panel_lookup {
+  static constexpr auto packed =
+      for_each_weight_type([](auto wt) { return Rows::template get<true, decltype(wt)>(); });
+  static constexpr auto unpacked =
+      for_each_weight_type([](auto wt) { return Rows::template get<false, decltype(wt)>(); });
+  static int np_for(int) { return 1; }
+  static ukr_fn get(int mr, int, bool is_packed, weight_dtype dt) {
+    return (is_packed ? packed : unpacked)[static_cast<int>(dt)][mr - 1];
+  }
+};
+
 const isa_kernels& avx512_kernels();
 const isa_kernels& avx2_kernels();
 const isa_kernels& scalar_kernels();

@@ -68,24 +68,18 @@ constexpr std::array<ukr_fn, kMrMax> table(std::integer_sequence<int, I...>) {
   return {{&ukr<I + 1, PACKED, WT>...}};
 }
 
-template <bool PACKED>
-constexpr auto tables() {
-  return for_each_weight_type(
-      [](auto wt) { return table<PACKED, decltype(wt)>(std::make_integer_sequence<int, kMrMax>{}); });
-}
-
-constexpr auto kPacked = tables<true>();
-constexpr auto kUnpacked = tables<false>();
-
-int np_for(int) { return 1; }
-ukr_fn get(int mr, int, bool packed, weight_dtype dt) {
-  return (packed ? kPacked : kUnpacked)[static_cast<int>(dt)][mr - 1];
-}
+struct rows {
+  template <bool PACKED, class WT>
+  static constexpr std::array<ukr_fn, kMrMax> get() {
+    return table<PACKED, WT>(std::make_integer_sequence<int, kMrMax>{});
+  }
+};
+using lookup = one_panel_lookup<rows>;
 
 }  // namespace
 
 const isa_kernels& scalar_kernels() {
-  static const isa_kernels k{"scalar", kMrMax, &np_for, &get};
+  static const isa_kernels k{"scalar", kMrMax, &lookup::np_for, &lookup::get};
   return k;
 }
 

@@ -7,10 +7,13 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <span>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "gpu/engine/cpu_engine.hpp"
 #include "gpu/model/gguf.hpp"
 #include "gpu/model/gguf_convert.hpp"
 #include "gpu/model/gguf_model.hpp"
@@ -290,7 +293,7 @@ TEST_CASE("GGUF files store llama q/k rows in llama.cpp's order; qwen2 rows as t
   }
 }
 
-TEST_CASE("GGUF Q8_0: quantised weights load within quantisation error, q/k permutation undone on raw blocks") {
+TEST_CASE("GGUF Q8_0: quantised weights load within quantisation error, q/k permutation undone on raw blocks; the engine runs the blocks") {
   temp_dir dir("kairos_gguf");
   model_config cfg = tiny();
   auto src = make_random_model(cfg, dtype::f32, 3);
@@ -319,6 +322,41 @@ TEST_CASE("GGUF Q8_0: quantised weights load within quantisation error, q/k perm
       REQUIRE(worst <= amax / 127.0f * (0.5f + 127.0f / 2048.0f) + 1e-7f);
     }
   }
+  // The CPU engine keeps the file's Q8_0 blocks as int8 (about a quarter of
+  // the bytes a decode step streams) and gives bit for bit the logits of the
+  // same values dequantized to F32 tensors.
+  tensor_store dequantized;
+  for (const auto& [name, t] : m->tensors.all()) {
+    auto buf = std::make_shared<std::vector<float>>(to_f32(t));
+    raw_tensor r;
+    r.name = name;
+    r.shape = t.shape;
+    r.file = "<dequantized>";
+    r.data = reinterpret_cast<const std::byte*>(buf->data());
+    r.nbytes = buf->size() * sizeof(float);
+    dequantized.keep_alive(buf);
+    dequantized.add(std::move(r));
+  }
+  model_config cfg32 = m->config;
+  cfg32.weight_dtype = dtype::f32;
+  engine_options eo;
+  eo.n_threads = 2;
+  eo.kv_tokens = 256;
+  eo.max_batch_tokens = 64;
+  eo.max_logit_rows = 4;
+  auto eq = cpu_engine::create(m->config, m->tensors, eo);
+  auto ef = cpu_engine::create(cfg32, dequantized, eo);
+  REQUIRE_MESSAGE(eq.ok(), (eq.ok() ? "" : eq.message()));
+  REQUIRE_MESSAGE(ef.ok(), (ef.ok() ? "" : ef.message()));
+  CHECK((*eq)->weight_bytes_per_token() * 3 < (*ef)->weight_bytes_per_token());
+  std::vector<std::int32_t> prompt;
+  for (int i = 0; i < 23; ++i) prompt.push_back((i * 37 + 5) % cfg.vocab_size);
+  const batch_sequence b{1, prompt, true};
+  const auto rq = (*eq)->forward(std::span<const batch_sequence>(&b, 1));
+  const auto rf = (*ef)->forward(std::span<const batch_sequence>(&b, 1));
+  REQUIRE(rq.status == forward_status::ok);
+  REQUIRE(rf.status == forward_status::ok);
+  CHECK(std::memcmp(rq.logits(0).data(), rf.logits(0).data(), sizeof(float) * cfg.vocab_size) == 0);
 }
 
 TEST_CASE("GGUF llama3 RoPE scaling: from the scaling keys, and recognised from rope_freqs.weight alone") {

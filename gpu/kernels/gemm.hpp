@@ -28,8 +28,9 @@ inline constexpr int gemm_panel_width = 32;
 // bitwise the results of their f32 packing while streaming half the bytes,
 // which is what a decode step, bound by memory bandwidth, is paid for.
 // q8_0 (GGUF's Q8_0: blocks of 32 int8 along k with an f16 scale) is widened
-// the same way, scale * q being exact in f32: a quarter of f32's bytes and
-// again bitwise the results of the dequantized matrix packed as f32.
+// the same way, scale * q being exact in f32: 36 bytes per 32 weights
+// (int8 and an f32 scale) instead of 128, and again bitwise the results of
+// the dequantized matrix packed as f32.
 enum class weight_dtype : std::uint8_t { f32, bf16, f16, q8_0 };
 
 // W [n, k] row-major (n outputs, k inputs: the layout of a Hugging Face
@@ -37,9 +38,9 @@ enum class weight_dtype : std::uint8_t { f32, bf16, f16, q8_0 };
 class packed_weight {
  public:
   packed_weight() = default;
-  // w: [n, k] F32, stored as dt, f32, bf16 or f16 (rounded to nearest even:
-  // exact for values that are already of that type; q8_0 packs from its
-  // blocks, pack_q8_0, and here gives an empty weight). Copies; w may be
+  // w: [n, k] F32, stored as dt: f32, bf16 or f16, rounded to nearest even
+  // (exact for values that are already of that type). q8_0 packs from its
+  // blocks (pack_q8_0) and here gives an empty weight. Copies; w may be
   // freed afterwards. Uses the caller's OpenMP threads.
   static packed_weight pack(const float* w, int n, int k, weight_dtype dt = weight_dtype::f32);
   // A SwiGLU MLP's gate and up projections, gate and up: [f, k] each, packed

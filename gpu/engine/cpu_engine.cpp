@@ -52,7 +52,12 @@ struct token_slot {
 struct cpu_engine::impl {
   model_config cfg;
   engine_options opts;
-  std::vector<float> embed;  // [vocab, hidden]
+  // [vocab, hidden] in the checkpoint's type (F32, BF16, F16 or Q8_0 blocks),
+  // widened a row at a time: a 16-bit or Q8_0 model does not hold a second,
+  // F32 copy of its embeddings (1 GB for Llama-3-8B).
+  std::vector<std::byte> embed;
+  dtype embed_type = dtype::f32;
+  std::size_t embed_row_bytes = 0;
   std::vector<layer_weights> layers;
   std::vector<float> final_norm;  // [hidden]
   packed_weight lm_head;          // [vocab, hidden]
@@ -248,7 +253,12 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
       return packed_weight::pack_swiglu_q8_0(q8_rows({gate}, k).data(), q8_rows({up}, k).data(), f, k);
     return packed_weight::pack_swiglu(get(gate).data(), get(up).data(), f, k, dt);
   };
-  p->embed = get("model.embed_tokens.weight");
+  {
+    const raw_tensor& t = *ts.find("model.embed_tokens.weight");
+    p->embed.assign(t.data, t.data + t.nbytes);
+    p->embed_type = t.type;
+    p->embed_row_bytes = dtype_bytes(t.type, E);
+  }
   p->final_norm = get("model.norm.weight");
   for (int l = 0; l < cfg.n_layers; ++l) {
     const std::string pre = "model.layers." + std::to_string(l) + ".";
@@ -271,10 +281,7 @@ result<std::unique_ptr<cpu_engine>> cpu_engine::create(const model_config& cfg, 
     p->layers.push_back(std::move(lw));
   }
   const std::string head = cfg.tie_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-  const weight_dtype head_dt = stored({head}, E);
-  p->lm_head = cfg.tie_embeddings && head_dt != weight_dtype::q8_0
-                   ? packed_weight::pack(p->embed.data(), cfg.vocab_size, E, head_dt)  // the values already widened
-                   : pack({head}, cfg.vocab_size, E);
+  p->lm_head = pack({head}, cfg.vocab_size, E);
   if (!p->lm_head.data()) return make_error("engine: cannot pack the LM head (out of memory)");
   // What a decode step streams: every packed matrix (with its panel padding).
   p->weight_bytes = p->lm_head.bytes();
@@ -370,7 +377,8 @@ forward_result cpu_engine::impl::run(std::span<const batch_sequence> batch) {
     int t = 0;
     for (auto& b : batch)
       for (auto id : b.tokens) {
-        std::memcpy(&x[static_cast<std::size_t>(t) * E], &embed[static_cast<std::size_t>(id) * E], sizeof(float) * E);
+        convert_to_f32(embed_type, embed.data() + static_cast<std::size_t>(id) * embed_row_bytes,
+                       &x[static_cast<std::size_t>(t) * E], E);
         ++t;
       }
   }

@@ -55,6 +55,7 @@ int run_bench_engine(int argc, char** argv) {
   app.add_option("--weights", weights_name,
                  "element type of the random weights: f32, bf16, f16 or q8_0 (the engine keeps 16-bit and "
                  "Q8_0 matrices so in memory and computes in F32)")
+      ->check(CLI::IsMember({"f32", "bf16", "f16", "q8_0"}))
       ->capture_default_str();
   app.add_option("--threads", threads, "threads")->capture_default_str();
   app.add_option("--prefill", prefill_len, "prompt length of the prefill test")->capture_default_str();
@@ -88,15 +89,7 @@ int run_bench_engine(int argc, char** argv) {
       return 1;
     }
     cfg = *c;
-    const kairos::dtype wt = weights_name == "bf16"   ? kairos::dtype::bf16
-                             : weights_name == "f16"  ? kairos::dtype::f16
-                             : weights_name == "q8_0" ? kairos::dtype::q8_0
-                                                      : kairos::dtype::f32;
-    if (weights_name != "f32" && wt == kairos::dtype::f32) {
-      std::fprintf(stderr, "kairos bench engine: --weights: unknown type '%s' (f32, bf16, f16 or q8_0)\n",
-                   weights_name.c_str());
-      return 1;
-    }
+    const kairos::dtype wt = kairos::parse_dtype(weights_name).value_or(kairos::dtype::f32);  // checked by CLI11
     cfg.weight_dtype = wt;
     auto rnd = kairos::make_random_tensor_store(cfg, wt, 1);
     if (!rnd) {
@@ -139,9 +132,9 @@ int run_bench_engine(int argc, char** argv) {
   std::printf(
       "kairos bench engine: %s, %.1fM params, %s weights (%.0f MB streamed a token), F32 compute, %d threads%s, "
       "gemm %s\n",
-              model_dir.empty() ? shape.c_str() : model_dir.c_str(), cfg.n_params() / 1e6,
-              kairos::dtype_name(cfg.weight_dtype), engines[0]->weight_bytes_per_token() / 1e6, threads,
-              pinned ? " (pinned)" : "", kairos::kernels::gemm_isa());
+      model_dir.empty() ? shape.c_str() : model_dir.c_str(), cfg.n_params() / 1e6,
+      kairos::dtype_name(cfg.weight_dtype), engines[0]->weight_bytes_per_token() / 1e6, threads,
+      pinned ? " (pinned)" : "", kairos::kernels::gemm_isa());
 
   const double sgemm_peak = kairos::kernels::measure_sgemm_gflops(threads);
   const double triad = kairos::kernels::measure_triad_gbps(threads);

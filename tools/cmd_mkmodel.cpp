@@ -170,10 +170,8 @@ int run_mkmodel(int argc, char** argv) {
     std::fprintf(stderr, "kairos mkmodel: --out is required (or --device cuda)\n");
     return 2;
   }
-  const kairos::dtype type = dtype_name.empty()    ? cfg->weight_dtype
-                             : dtype_name == "bf16" ? kairos::dtype::bf16
-                             : dtype_name == "f16"  ? kairos::dtype::f16
-                                                    : kairos::dtype::f32;
+  // --dtype is one of f32, f16, bf16 (checked by CLI11).
+  const kairos::dtype type = dtype_name.empty() ? cfg->weight_dtype : kairos::parse_dtype(dtype_name).value();
   cfg->weight_dtype = type;
   auto layout = kairos::random_model_layout(*cfg, type);
   if (!layout) {

@@ -285,15 +285,6 @@ packed_weight packed_weight::allocate(int panels, int k, weight_dtype dt) {
 
 namespace {
 
-// Round to nearest even (NaN stays NaN): exact for a value that is a bf16.
-std::uint16_t to_bf16(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<std::uint16_t>(u >> 16);
-}
-
 std::uint16_t to_f16(float f) {
   const _Float16 h = static_cast<_Float16>(f);  // round to nearest even
   std::uint16_t u;
@@ -324,7 +315,7 @@ void fill_panels(void* dst, weight_dtype dt, int panels, int k, std::size_t byte
       fill_panels_as(static_cast<float*>(dst), panels, k, bytes, [](float v) { return v; }, row_of);
       break;
     case weight_dtype::bf16:
-      fill_panels_as(static_cast<std::uint16_t*>(dst), panels, k, bytes, to_bf16, row_of);
+      fill_panels_as(static_cast<std::uint16_t*>(dst), panels, k, bytes, f32_to_bf16, row_of);
       break;
     case weight_dtype::f16:
       fill_panels_as(static_cast<std::uint16_t*>(dst), panels, k, bytes, to_f16, row_of);
@@ -351,9 +342,9 @@ void fill_panels_q8(char* dst, int panels, int k, std::size_t bytes, RowOf row_o
         float scale = 0.f;
         const unsigned char* q = nullptr;
         if (src) {
-          _Float16 d;
+          std::uint16_t d;
           std::memcpy(&d, src + static_cast<std::ptrdiff_t>(b) * kSrcBlock, 2);
-          scale = static_cast<float>(d);
+          scale = detail::f16_bits_to_f32(d);
           q = src + static_cast<std::ptrdiff_t>(b) * kSrcBlock + 2;
         }
         std::memcpy(blk + c * 4, &scale, 4);
@@ -434,6 +425,7 @@ void gemm_run(const float* x, int m, const packed_weight& w, float* y, const flo
   const int n = w.n(), k = w.k();
   if (m <= 0 || n <= 0) return;
   if (k > 0 && !w.data()) return;
+  if (ldy != 0 && ldy < n) return;  // asserted in gemm(): rows would overlap
 
   plan pl{};
   pl.x = x;
@@ -444,7 +436,6 @@ void gemm_run(const float* x, int m, const packed_weight& w, float* y, const flo
   pl.wt = w.dtype();
   pl.panel_bytes = detail::panel_bytes(w.dtype(), k);
   pl.y = y;
-  if (ldy != 0 && ldy < n) return;  // asserted in gemm(): rows would overlap
   pl.ldy = ldy != 0 ? ldy : n;
   pl.bias = bias;
   pl.accumulate = accumulate;

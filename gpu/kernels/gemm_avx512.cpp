@@ -1,6 +1,6 @@
 // AVX-512 micro-kernels: MR rows x (NP panels of 32 columns), accumulators in
 // zmm registers (2*MR*NP <= 28), one in-order fma chain per output element.
-// Panels of f32, bf16 or f16 elements, widened exactly to f32 as they load.
+// Panels of f32, bf16, f16 or Q8_0 elements, widened exactly to f32 as they load.
 #include <immintrin.h>
 
 #include <array>

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gpu/base/bf16.hpp"
 #include "gpu/kernels/gemm.hpp"
 
 namespace kairos::kernels::detail {
@@ -21,6 +22,13 @@ struct f16_t {
 // int8. Element (t, c) is scale[c] * q[t][c], exact in f32 (11 by 8
 // significant bits): what the loader's dequantization computes.
 struct q8_t {};
+
+// An f16 bit pattern as f32 (exact): f16 panels on the scalar path, Q8_0 scales.
+inline float f16_bits_to_f32(std::uint16_t bits) {
+  _Float16 h;
+  __builtin_memcpy(&h, &bits, 2);
+  return static_cast<float>(h);
+}
 inline constexpr int q8_block_steps = 32;
 inline constexpr std::ptrdiff_t q8_block_bytes = 32 * 4 + 32 * 32;
 

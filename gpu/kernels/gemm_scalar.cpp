@@ -17,18 +17,11 @@ inline void widen(float*, const char* panel, int t, float* out) {
 }
 inline void widen(bf16_t*, const char* panel, int t, float* out) {
   const bf16_t* p = panel_step<bf16_t>(panel, t);
-  for (int j = 0; j < 32; ++j) {
-    const std::uint32_t u = static_cast<std::uint32_t>(p[j].bits) << 16;
-    std::memcpy(&out[j], &u, 4);
-  }
+  for (int j = 0; j < 32; ++j) out[j] = bf16_to_f32(p[j].bits);
 }
 inline void widen(f16_t*, const char* panel, int t, float* out) {
   const f16_t* p = panel_step<f16_t>(panel, t);
-  for (int j = 0; j < 32; ++j) {
-    _Float16 h;
-    std::memcpy(&h, &p[j].bits, 2);
-    out[j] = static_cast<float>(h);
-  }
+  for (int j = 0; j < 32; ++j) out[j] = f16_bits_to_f32(p[j].bits);
 }
 inline void widen(q8_t*, const char* panel, int t, float* out) {
   const std::int8_t* q = q8_step(panel, t);

@@ -12,6 +12,17 @@ const char* dtype_name(dtype t) {
   return "?";
 }
 
+std::optional<dtype> parse_dtype(std::string_view name) {
+  for (dtype t : {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0}) {
+    const std::string_view n = dtype_name(t);
+    bool same = n.size() == name.size();
+    for (std::size_t i = 0; same && i < n.size(); ++i)
+      same = n[i] == (name[i] >= 'a' && name[i] <= 'z' ? static_cast<char>(name[i] - 'a' + 'A') : name[i]);
+    if (same) return t;
+  }
+  return std::nullopt;
+}
+
 std::size_t dtype_bytes(dtype t, std::int64_t n) {
   switch (t) {
     case dtype::f32: return static_cast<std::size_t>(n) * 4;

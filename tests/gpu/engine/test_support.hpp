@@ -122,22 +122,9 @@ struct test_model {
   std::vector<double> get(const std::string& name) const {
     const raw_tensor* t = store.find(name);
     if (!t) return {};
-    std::vector<double> out(static_cast<std::size_t>(t->numel()));
-    if (t->type == dtype::f32) {
-      const float* p = reinterpret_cast<const float*>(t->data);
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = p[i];
-    } else if (t->type == dtype::bf16) {
-      const std::uint16_t* p = reinterpret_cast<const std::uint16_t*>(t->data);
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = bf16_to_f32(p[i]);
-    } else if (t->type == dtype::f16) {
-      const std::uint16_t* p = reinterpret_cast<const std::uint16_t*>(t->data);
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = f16_to_f32(p[i]);
-    } else if (t->type == dtype::q8_0) {
-      std::vector<float> f(out.size());
-      convert_to_f32(dtype::q8_0, t->data, f.data(), t->numel());
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = f[i];
-    }
-    return out;
+    std::vector<float> f(static_cast<std::size_t>(t->numel()));
+    convert_to_f32(t->type, t->data, f.data(), t->numel());
+    return std::vector<double>(f.begin(), f.end());
   }
 };
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu/base/bf16.hpp"
 #include "gpu/kernels/gemm.hpp"
 
 using namespace kairos::kernels;
@@ -346,14 +347,7 @@ TEST_CASE("gemm_swiglu: silu(x gate) * (x up) against float64 on every path; row
 namespace {
 
 // v rounded to a bf16 / an f16 value, as an f32 (round to nearest even).
-float round_bf16(float v) {
-  std::uint32_t u;
-  std::memcpy(&u, &v, 4);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  std::memcpy(&v, &u, 4);
-  return v;
-}
+float round_bf16(float v) { return kairos::bf16_to_f32(kairos::f32_to_bf16(v)); }
 float round_f16(float v) { return static_cast<float>(static_cast<_Float16>(v)); }
 
 }  // namespace
